@@ -1,0 +1,108 @@
+// Command rac is the RAC Ledger binary: migrations today, and the
+// reconciler, reports, exports and sealing as they land.
+//
+// Usage:
+//
+//	rac migrate [up|down|status] [--database-url URL]
+//
+// The database comes from --database-url or DATABASE_URL (a libpq URL or
+// key=value string). Exit codes: 0 ok, 1 error, 2 usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes shared by every subcommand (see DESIGN.md).
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exitViolated = 3
+	exitTampered = 4
+)
+
+// errUsage marks an error that is the caller's command line, not the work.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// command is one subcommand of rac.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *environment, args []string) (int, error)
+}
+
+// environment is what a subcommand may touch; tests pass their own.
+type environment struct {
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	logger *slog.Logger
+}
+
+func commands() []command {
+	return []command{
+		{name: "migrate", summary: "apply, reverse or list schema migrations (up|down|status)", run: runMigrate},
+	}
+}
+
+// run executes rac with args and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	env := &environment{
+		stdout: stdout,
+		stderr: stderr,
+		getenv: getenv,
+		logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		code, err := c.run(ctx, env, args[1:])
+		if err != nil {
+			fmt.Fprintf(stderr, "rac %s: %v\n", c.name, err)
+			if errors.Is(err, errUsage) {
+				return exitUsage
+			}
+			if code == exitOK {
+				code = exitError
+			}
+		}
+		return code
+	}
+	fmt.Fprintf(stderr, "rac: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: rac <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "The database comes from --database-url or DATABASE_URL.")
+}

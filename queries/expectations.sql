@@ -1,0 +1,33 @@
+-- name: ExpectationsInsert :one
+-- Declares every expectation of one run in one statement. An expectation
+-- already declared with the same deadline is a no-op; when any of them was
+-- declared before with a different deadline, nothing is written and the
+-- conflicting action ids are returned, so the batch is all or nothing.
+-- declared_at and deadline_at come from one reading of the database clock.
+WITH input AS (
+    -- Set-returning functions in one select list advance in lockstep.
+    SELECT unnest(@action_ids::smallint[]) AS action_id,
+           unnest(@deadline_ms::bigint[]) AS deadline_ms
+),
+conflicts AS (
+    SELECT coalesce(array_agg(i.action_id ORDER BY i.action_id), '{}')::smallint[] AS action_ids
+    FROM input i
+    JOIN rac.expectations e
+      ON e.tenant_id = @tenant_id AND e.run_id = @run_id AND e.action_id = i.action_id
+    WHERE e.deadline_ms IS DISTINCT FROM i.deadline_ms
+),
+clock AS (
+    SELECT clock_timestamp() AS now
+),
+inserted AS (
+    INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by)
+    SELECT @tenant_id, @run_id, i.action_id, i.deadline_ms,
+           clock.now, clock.now + i.deadline_ms * interval '1 millisecond', sqlc.narg(declared_by)
+    FROM input i, clock, conflicts
+    WHERE cardinality(conflicts.action_ids) = 0
+    ON CONFLICT (tenant_id, run_id, action_id) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM inserted)::int AS inserted,
+       conflicts.action_ids AS conflicting_action_ids
+FROM conflicts;
