@@ -108,6 +108,83 @@ func (q *Queries) CandidatesEnqueue(ctx context.Context, db DBTX, arg Candidates
 	return result.RowsAffected(), nil
 }
 
+const horizonHolder = `-- name: HorizonHolder :many
+SELECT a.pid, coalesce(a.state, '')::text AS state, coalesce(a.application_name, '')::text AS application_name,
+       coalesce(extract(epoch FROM clock_timestamp() - a.xact_start), 0)::float8 AS age_seconds
+FROM pg_catalog.pg_stat_activity a
+WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()
+ORDER BY age(a.backend_xid) DESC
+LIMIT 1
+`
+
+type HorizonHolderRow struct {
+	Pid             *int32
+	State           string
+	ApplicationName string
+	AgeSeconds      float64
+}
+
+// The oldest transaction that holds an xid: it pins the horizon, so rows
+// written after it are not reconciled by their tx_id until it ends.
+func (q *Queries) HorizonHolder(ctx context.Context, db DBTX) ([]HorizonHolderRow, error) {
+	rows, err := db.Query(ctx, horizonHolder)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []HorizonHolderRow{}
+	for rows.Next() {
+		var i HorizonHolderRow
+		if err := rows.Scan(
+			&i.Pid,
+			&i.State,
+			&i.ApplicationName,
+			&i.AgeSeconds,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const openFindingsByKind = `-- name: OpenFindingsByKind :many
+SELECT f.kind, count(*)::int AS findings
+FROM rac.findings f
+WHERE f.kind <> 'late'
+  AND NOT EXISTS (SELECT 1 FROM rac.finding_resolutions r WHERE r.finding_id = f.id)
+GROUP BY f.kind
+ORDER BY f.kind
+`
+
+type OpenFindingsByKindRow struct {
+	Kind     string
+	Findings int32
+}
+
+func (q *Queries) OpenFindingsByKind(ctx context.Context, db DBTX) ([]OpenFindingsByKindRow, error) {
+	rows, err := db.Query(ctx, openFindingsByKind)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OpenFindingsByKindRow{}
+	for rows.Next() {
+		var i OpenFindingsByKindRow
+		if err := rows.Scan(&i.Kind, &i.Findings); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const passStart = `-- name: PassStart :one
 
 SELECT coalesce(max(r.horizon_to), 0)::bigint AS horizon_from,
@@ -391,4 +468,44 @@ func (q *Queries) ReconcileBatch(ctx context.Context, db DBTX, arg ReconcileBatc
 		&i.FirstVerdict,
 	)
 	return i, err
+}
+
+const runOpenFindings = `-- name: RunOpenFindings :many
+SELECT f.action_id, f.kind
+FROM rac.findings f
+WHERE f.tenant_id = $1 AND f.run_id = $2
+  AND f.kind <> 'late'
+  AND NOT EXISTS (SELECT 1 FROM rac.finding_resolutions r WHERE r.finding_id = f.id)
+ORDER BY f.action_id, f.kind
+`
+
+type RunOpenFindingsParams struct {
+	TenantID int16
+	RunID    uuid.UUID
+}
+
+type RunOpenFindingsRow struct {
+	ActionID int16
+	Kind     string
+}
+
+// Open findings of one run, for ReconcileRun's result.
+func (q *Queries) RunOpenFindings(ctx context.Context, db DBTX, arg RunOpenFindingsParams) ([]RunOpenFindingsRow, error) {
+	rows, err := db.Query(ctx, runOpenFindings, arg.TenantID, arg.RunID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RunOpenFindingsRow{}
+	for rows.Next() {
+		var i RunOpenFindingsRow
+		if err := rows.Scan(&i.ActionID, &i.Kind); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

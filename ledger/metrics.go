@@ -1,9 +1,9 @@
 package ledger
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/racledger/racledger/internal/promreg"
 )
 
 // metrics are the write-path counters. They count rows this process wrote
@@ -29,29 +29,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	m.expectations, err = register(reg, m.expectations)
+	m.expectations, err = promreg.Register(reg, m.expectations)
 	if err != nil {
 		return m, err
 	}
-	m.acks, err = register(reg, m.acks)
+	m.acks, err = promreg.Register(reg, m.acks)
 	return m, err
-}
-
-// register registers c on reg; when an identical collector is already
-// registered (two Ledgers sharing one registry) it returns that one, so
-// both count into the same series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 func outcome(failed bool) string {

@@ -224,3 +224,30 @@ SELECT pass.id AS reconciliation_id, pass.candidate_runs, pass.findings_recorded
        coalesce((SELECT array_agg(s.status ORDER BY s.action_id) FROM status s WHERE @return_statuses::bool), '{}')::text[] AS statuses,
        coalesce((SELECT v.verdict FROM verdicts v LIMIT 1), '')::text AS first_verdict
 FROM pass;
+
+-- name: HorizonHolder :many
+-- The oldest transaction that holds an xid: it pins the horizon, so rows
+-- written after it are not reconciled by their tx_id until it ends.
+SELECT a.pid, coalesce(a.state, '')::text AS state, coalesce(a.application_name, '')::text AS application_name,
+       coalesce(extract(epoch FROM clock_timestamp() - a.xact_start), 0)::float8 AS age_seconds
+FROM pg_catalog.pg_stat_activity a
+WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()
+ORDER BY age(a.backend_xid) DESC
+LIMIT 1;
+
+-- name: OpenFindingsByKind :many
+SELECT f.kind, count(*)::int AS findings
+FROM rac.findings f
+WHERE f.kind <> 'late'
+  AND NOT EXISTS (SELECT 1 FROM rac.finding_resolutions r WHERE r.finding_id = f.id)
+GROUP BY f.kind
+ORDER BY f.kind;
+
+-- name: RunOpenFindings :many
+-- Open findings of one run, for ReconcileRun's result.
+SELECT f.action_id, f.kind
+FROM rac.findings f
+WHERE f.tenant_id = @tenant_id AND f.run_id = @run_id
+  AND f.kind <> 'late'
+  AND NOT EXISTS (SELECT 1 FROM rac.finding_resolutions r WHERE r.finding_id = f.id)
+ORDER BY f.action_id, f.kind;

@@ -1,0 +1,175 @@
+package reconciler_test
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/racledger/racledger/internal/pgtest"
+	"github.com/racledger/racledger/ledger"
+	"github.com/racledger/racledger/reconciler"
+)
+
+type bundle struct {
+	ctx  context.Context
+	pool *pgxpool.Pool
+	l    *ledger.Ledger
+	rec  *reconciler.Reconciler
+	reg  *prometheus.Registry
+}
+
+func setup(t *testing.T, opts ...func(*reconciler.Options)) bundle {
+	t.Helper()
+	return setupOn(t, pgtest.NewPool(t), opts...)
+}
+
+func setupOn(t *testing.T, pool *pgxpool.Pool, opts ...func(*reconciler.Options)) bundle {
+	t.Helper()
+	on := true
+	reg := prometheus.NewRegistry()
+	o := reconciler.Options{Registerer: reg, Name: t.Name()}
+	for _, f := range opts {
+		f(&o)
+	}
+	rec, err := reconciler.New(pool, o)
+	require.NoError(t, err)
+	return bundle{ctx: context.Background(), pool: pool, reg: reg, rec: rec, l: ledger.New(ledger.Options{Enabled: &on})}
+}
+
+// declare writes an expectation as if it had been declared ago before now,
+// with the given deadline; deadline 0 records an explicit NULL deadline (an
+// invalid contract, as the SQL API may record).
+func declare(t *testing.T, b bundle, run uuid.UUID, domain ledger.Domain, action ledger.Action, ago, deadline time.Duration) {
+	t.Helper()
+	_, err := b.pool.Exec(b.ctx, `
+		INSERT INTO rac.expectations (run_id, action_id, declared_at, deadline_ms, deadline_at)
+		SELECT $1, c.id, clock_timestamp() - $3 * interval '1 ms',
+		       nullif($4::bigint, 0), clock_timestamp() - $3 * interval '1 ms' + nullif($4::bigint, 0) * interval '1 ms'
+		FROM rac.contract_actions c WHERE c.domain = $2 AND c.action = $5`,
+		run, string(domain), ago.Milliseconds(), deadline.Milliseconds(), string(action))
+	require.NoError(t, err)
+}
+
+// declareRun declares the five standard expectations of run, ago before
+// now, each with deadline.
+func declareRun(t *testing.T, b bundle, run uuid.UUID, ago, deadline time.Duration) {
+	t.Helper()
+	for _, e := range ledger.StandardRun(deadline) {
+		declare(t, b, run, e.Domain, e.Action, ago, deadline)
+	}
+}
+
+func ack(t *testing.T, b bundle, run uuid.UUID, d ledger.Domain, a ledger.Action, errText string) {
+	t.Helper()
+	require.NoError(t, b.l.Ack(b.ctx, b.pool, ledger.Ack{RunID: run, Domain: d, Action: a, Error: errText}))
+}
+
+func ackAll(t *testing.T, b bundle, run uuid.UUID, except ...ledger.Action) {
+	t.Helper()
+next:
+	for _, e := range ledger.StandardRun(time.Second) {
+		for _, x := range except {
+			if e.Action == x {
+				continue next
+			}
+		}
+		ack(t, b, run, e.Domain, e.Action, "")
+	}
+}
+
+// pass runs one pass once every ledger row written so far is final.
+func pass(t *testing.T, b bundle) reconciler.Summary {
+	t.Helper()
+	settle(t, b)
+	sum, err := b.rec.RunOnce(b.ctx)
+	require.NoError(t, err)
+	return sum
+}
+
+// findings returns "domain/action:kind" for every finding of run, sorted.
+func findings(t *testing.T, b bundle, run uuid.UUID) []string {
+	t.Helper()
+	return strings1(t, b, `
+		SELECT c.domain || '/' || c.action || ':' || f.kind
+		FROM rac.findings f JOIN rac.contract_actions c ON c.id = f.action_id
+		WHERE f.run_id = $1 ORDER BY 1`, run)
+}
+
+// openFindings is findings restricted to rac.open_findings.
+func openFindings(t *testing.T, b bundle, run uuid.UUID) []string {
+	t.Helper()
+	return strings1(t, b, `SELECT domain || '/' || action || ':' || kind FROM rac.open_findings WHERE run_id = $1 ORDER BY 1`, run)
+}
+
+func verdict(t *testing.T, b bundle, run uuid.UUID) string {
+	t.Helper()
+	v := strings1(t, b, `SELECT verdict FROM rac.run_status WHERE run_id = $1`, run)
+	require.LessOrEqual(t, len(v), 1, "one status per run")
+	if len(v) == 0 {
+		return "unreconciled"
+	}
+	return v[0]
+}
+
+func strings1(t *testing.T, b bundle, sql string, args ...any) []string {
+	t.Helper()
+	rows, err := b.pool.Query(b.ctx, sql, args...)
+	require.NoError(t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+func count(t *testing.T, b bundle, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, b.pool.QueryRow(b.ctx, sql, args...).Scan(&n))
+	return n
+}
+
+// ledgerState is every finding, resolution and verdict of a database as
+// sorted text, tenant and run by name, for comparing two databases.
+func ledgerState(t *testing.T, b bundle) string {
+	t.Helper()
+	parts := strings1(t, b, `
+		SELECT 'finding ' || f.run_id || ' ' || c.domain || '/' || c.action || ' ' || f.kind
+		FROM rac.findings f JOIN rac.contract_actions c ON c.id = f.action_id
+		UNION ALL
+		SELECT 'resolution ' || f.run_id || ' ' || f.kind || ' ' || r.resolution
+		FROM rac.finding_resolutions r JOIN rac.findings f ON f.id = r.finding_id
+		UNION ALL
+		SELECT 'verdict ' || v.run_id || ' ' || v.seq || ' ' || v.verdict FROM rac.run_verdicts v`)
+	sort.Strings(parts)
+	return strings.Join(parts, "\n")
+}
+
+
+// settle waits until the horizon has passed every ledger row written so
+// far. The horizon is cluster-wide: a transaction open in another test's
+// database holds it back too, exactly as it would in production.
+func settle(t *testing.T, b bundle) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var final bool
+		require.NoError(t, b.pool.QueryRow(b.ctx, `
+			SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint >
+			       greatest((SELECT max(tx_id) FROM rac.expectations), (SELECT max(tx_id) FROM rac.acks), 0)`).Scan(&final))
+		if final {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "horizon did not pass the ledger's rows within 30s")
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,465 @@
+package reconciler
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/racledger/racledger/db"
+	"github.com/racledger/racledger/ledger"
+)
+
+// DefaultBatchSize is how many candidate runs one transaction reconciles.
+const DefaultBatchSize = 10_000
+
+// ErrRunNotFound is returned by ReconcileRun for a run with no expectation
+// and no ack in the reconciler's tenant.
+var ErrRunNotFound = errors.New("rac: run not found")
+
+// ErrInvalidOptions wraps every refusal of Options by New.
+var ErrInvalidOptions = errors.New("rac: invalid reconciler options")
+
+var queries = db.New()
+
+// Options configure a Reconciler. The zero value is ready to use.
+type Options struct {
+	// Registerer receives the reconciler's metrics. Nil: no metrics.
+	Registerer prometheus.Registerer
+	// Logger receives one line per pass and warnings. Nil: discard.
+	Logger *slog.Logger
+	// Grace is added to every deadline before an unacked expectation is
+	// missing (RAC_GRACE in the rac command). Default 0.
+	Grace time.Duration
+	// BatchSize bounds the candidate runs reconciled by one transaction.
+	// Default DefaultBatchSize.
+	BatchSize int
+	// Name identifies this reconciler in rac.reconciliations. Default
+	// "hostname:pid".
+	Name string
+	// Tenant is the tenant ReconcileRun looks in. Default "default". Passes
+	// always cover every tenant.
+	Tenant string
+	// BatchTimeout bounds one batch transaction. Default 5 minutes.
+	BatchTimeout time.Duration
+}
+
+// Reconciler finds what is missing, failed, late, drifted, stale or invalid
+// in the ledger and records it. It is safe for concurrent use, and any
+// number of reconcilers may run against one database.
+type Reconciler struct {
+	pool         *pgxpool.Pool
+	logger       *slog.Logger
+	grace        time.Duration
+	batchSize    int
+	name         string
+	tenant       string
+	batchTimeout time.Duration
+	metrics      *metrics
+
+	mu      sync.Mutex
+	actions map[int16]Ref
+	tenants map[string]int16
+}
+
+// New returns a Reconciler over pool. It refuses bad options with an error
+// wrapping ErrInvalidOptions.
+func New(pool *pgxpool.Pool, opts Options) (*Reconciler, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("%w: nil pool", ErrInvalidOptions)
+	}
+	if opts.Grace < 0 {
+		return nil, fmt.Errorf("%w: negative grace %v", ErrInvalidOptions, opts.Grace)
+	}
+	if opts.BatchSize < 0 {
+		return nil, fmt.Errorf("%w: negative batch size %d", ErrInvalidOptions, opts.BatchSize)
+	}
+	if opts.BatchTimeout < 0 {
+		return nil, fmt.Errorf("%w: negative batch timeout %v", ErrInvalidOptions, opts.BatchTimeout)
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("reconciler: register metrics: %w", err)
+	}
+	r := &Reconciler{
+		pool:         pool,
+		logger:       opts.Logger,
+		grace:        opts.Grace.Truncate(time.Millisecond),
+		batchSize:    cmp.Or(opts.BatchSize, DefaultBatchSize),
+		name:         cmp.Or(opts.Name, defaultName()),
+		tenant:       cmp.Or(opts.Tenant, ledger.DefaultTenant),
+		batchTimeout: cmp.Or(opts.BatchTimeout, 5*time.Minute),
+		metrics:      m,
+	}
+	if r.logger == nil {
+		r.logger = slog.New(slog.DiscardHandler)
+	}
+	return r, nil
+}
+
+func defaultName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
+}
+
+// passWindow is what a pass covers, read from the database.
+type passWindow struct {
+	horizonFrom, horizonTo   int64
+	deadlineFrom, deadlineTo time.Time
+	asOf                     time.Time
+}
+
+// RunOnce runs one pass: it reconciles every run touched by a transaction
+// that finished since the previous pass and every run whose deadline
+// (plus grace) fell since then, in batches of BatchSize runs, each batch in
+// its own transaction. A pass that fails part-way leaves its finished
+// batches recorded and the rest to the next pass, which starts again from
+// the last finished pass.
+func (r *Reconciler) RunOnce(ctx context.Context) (Summary, error) {
+	start := time.Now()
+	sum, err := r.runPass(ctx)
+	sum.Duration = time.Since(start)
+	r.metrics.duration.Observe(sum.Duration.Seconds())
+	if err != nil {
+		r.metrics.passes.WithLabelValues("error").Inc()
+		r.logger.ErrorContext(ctx, "reconciler: pass failed", slog.String("pass_id", sum.PassID.String()),
+			slog.Int("batches_done", sum.Batches), slog.Any("error", err))
+		return sum, err
+	}
+	r.metrics.passes.WithLabelValues("ok").Inc()
+	r.metrics.lastSuccess.SetToCurrentTime()
+	r.logger.InfoContext(ctx, "reconciler: pass done",
+		slog.String("pass_id", sum.PassID.String()),
+		slog.Int("candidate_runs", sum.CandidateRuns),
+		slog.Int("batches", sum.Batches),
+		slog.Int("findings", sum.FindingsRecorded),
+		slog.Int("resolutions", sum.ResolutionsRecorded),
+		slog.Int("verdicts", sum.VerdictsRecorded),
+		slog.Int("open", sum.Open()),
+		slog.Duration("duration", sum.Duration))
+	return sum, nil
+}
+
+func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
+	sum := Summary{PassID: uuid.New(), FindingsByKind: map[string]int{}, OpenFindings: map[string]int{}}
+	finalizeID, err := r.finalizeActionID(ctx)
+	if err != nil {
+		return sum, err
+	}
+	ps, err := queries.PassStart(ctx, r.pool)
+	if err != nil {
+		return sum, fmt.Errorf("reconciler: start pass: %w", err)
+	}
+	w := passWindow{
+		horizonFrom:  ps.HorizonFrom,
+		horizonTo:    max(ps.HorizonTo, ps.HorizonFrom),
+		deadlineFrom: ps.DeadlineFrom,
+		deadlineTo:   ps.AsOf.Add(-r.grace),
+		asOf:         ps.AsOf,
+	}
+	if w.deadlineTo.Before(w.deadlineFrom) {
+		w.deadlineTo = w.deadlineFrom // grace grew: nothing new has fallen
+	}
+	sum.HorizonFrom, sum.HorizonTo = w.horizonFrom, w.horizonTo
+	sum.DeadlineFrom, sum.DeadlineTo, sum.AsOf = w.deadlineFrom, w.deadlineTo, w.asOf
+
+	total, err := queries.CandidatesEnqueue(ctx, r.pool, db.CandidatesEnqueueParams{
+		PassID:       sum.PassID,
+		HorizonFrom:  w.horizonFrom,
+		HorizonTo:    w.horizonTo,
+		DeadlineFrom: w.deadlineFrom,
+		DeadlineTo:   w.deadlineTo,
+	})
+	if err != nil {
+		return sum, fmt.Errorf("reconciler: enqueue candidates: %w", err)
+	}
+	defer r.dequeue(ctx, sum.PassID)
+
+	started := time.Now()
+	for after := 0; ; after += r.batchSize {
+		if err := ctx.Err(); err != nil {
+			return sum, fmt.Errorf("reconciler: pass stopped after %d batches: %w", sum.Batches, err)
+		}
+		last := after + r.batchSize
+		final := int64(last) >= total
+		var cands []db.CandidatesBatchRow
+		if total > 0 {
+			cands, err = queries.CandidatesBatch(ctx, r.pool, db.CandidatesBatchParams{
+				PassID: sum.PassID, AfterSeq: int32(after), LastSeq: int32(last)})
+			if err != nil {
+				return sum, fmt.Errorf("reconciler: read candidates: %w", err)
+			}
+		}
+		params := r.batchParams(sum.PassID, w, finalizeID, cands)
+		params.Batch, params.Final, params.StartedAt = int32(sum.Batches), final, started
+		row, err := r.reconcileBatch(ctx, params)
+		if err != nil {
+			return sum, err
+		}
+		r.account(&sum, row)
+		started = time.Now()
+		if final {
+			break
+		}
+	}
+	r.afterPass(ctx, &sum)
+	return sum, nil
+}
+
+// batchParams builds a ReconcileBatch call for the given candidates.
+func (r *Reconciler) batchParams(passID uuid.UUID, w passWindow, finalizeID int16, cands []db.CandidatesBatchRow) db.ReconcileBatchParams {
+	p := db.ReconcileBatchParams{
+		TenantIds:        make([]int16, len(cands)),
+		RunIds:           make([]uuid.UUID, len(cands)),
+		AsOf:             w.asOf,
+		GraceMs:          r.grace.Milliseconds(),
+		FinalizeActionID: finalizeID,
+		PassID:           passID,
+		Scope:            "pass",
+		HorizonFrom:      w.horizonFrom,
+		HorizonTo:        w.horizonTo,
+		DeadlineFrom:     w.deadlineFrom,
+		DeadlineTo:       w.deadlineTo,
+		Reconciler:       r.name,
+	}
+	for i, c := range cands {
+		p.TenantIds[i], p.RunIds[i] = c.TenantID, c.RunID
+	}
+	return p
+}
+
+// reconcileBatch runs one batch statement in a REPEATABLE READ transaction,
+// retrying when another reconciler recorded the same rows first (the retry
+// then sees them and records nothing twice). The batch commits even when
+// ctx is cancelled meanwhile, so shutdown never wastes a finished batch.
+func (r *Reconciler) reconcileBatch(ctx context.Context, p db.ReconcileBatchParams) (db.ReconcileBatchRow, error) {
+	var row db.ReconcileBatchRow
+	err := r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		row, err = queries.ReconcileBatch(ctx, tx, p)
+		return err
+	})
+	if err != nil {
+		return row, fmt.Errorf("reconciler: batch %d of pass %s: %w", p.Batch, p.PassID, err)
+	}
+	return row, nil
+}
+
+// inTx runs fn in a REPEATABLE READ transaction under the batch timeout and
+// commits, retrying serialization failures and deadlocks.
+func (r *Reconciler) inTx(ctx context.Context, fn func(context.Context, pgx.Tx) error) error {
+	const attempts = 10
+	for attempt := 1; ; attempt++ {
+		err := r.inTxOnce(ctx, fn)
+		if err == nil || !retryable(err) || attempt == attempts {
+			return err
+		}
+		r.metrics.serialRetries.Inc()
+		r.logger.DebugContext(ctx, "reconciler: retrying batch", slog.Int("attempt", attempt), slog.Any("error", err))
+		backoff := time.Duration(rand.Int64N(int64(10*time.Millisecond) << min(attempt, 6)))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+func (r *Reconciler) inTxOnce(ctx context.Context, fn func(context.Context, pgx.Tx) error) error {
+	txCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.batchTimeout)
+	defer cancel()
+	tx, err := r.pool.BeginTx(txCtx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tx.Rollback(rbCtx)
+	}()
+	if err := fn(txCtx, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(txCtx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// retryable reports a serialization failure or deadlock.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// account adds one batch's outcome to the summary and the metrics.
+func (r *Reconciler) account(sum *Summary, row db.ReconcileBatchRow) {
+	sum.Batches++
+	sum.CandidateRuns += int(row.CandidateRuns)
+	sum.FindingsRecorded += int(row.FindingsRecorded)
+	sum.ResolutionsRecorded += int(row.ResolutionsRecorded)
+	sum.VerdictsRecorded += int(row.VerdictsRecorded)
+	r.metrics.candidates.Add(float64(row.CandidateRuns))
+	for i, kind := range row.FindingKinds {
+		sum.FindingsByKind[kind]++
+		r.metrics.findings.WithLabelValues(kind).Inc()
+		ref := r.actionRef(row.FindingActionIds[i])
+		switch kind {
+		case KindMissing:
+			r.metrics.missing.WithLabelValues(string(ref.Domain), string(ref.Action)).Inc()
+		case KindDrift:
+			r.metrics.drift.WithLabelValues(string(ref.Domain), string(ref.Action)).Inc()
+		case KindStale:
+			r.metrics.stale.Inc()
+		}
+	}
+}
+
+// afterPass reads the open findings and the horizon holder for the
+// summary, the gauges and the operator's log. Failures here only log:
+// the pass itself is recorded.
+func (r *Reconciler) afterPass(ctx context.Context, sum *Summary) {
+	open, err := queries.OpenFindingsByKind(ctx, r.pool)
+	if err != nil {
+		r.logger.WarnContext(ctx, "reconciler: count open findings", slog.Any("error", err))
+	} else {
+		r.metrics.open.Reset()
+		for _, o := range open {
+			sum.OpenFindings[o.Kind] = int(o.Findings)
+			r.metrics.open.WithLabelValues(o.Kind).Set(float64(o.Findings))
+		}
+	}
+	holders, err := queries.HorizonHolder(ctx, r.pool)
+	if err != nil {
+		r.logger.WarnContext(ctx, "reconciler: read horizon holder", slog.Any("error", err))
+		return
+	}
+	r.metrics.lag.Set(0)
+	if len(holders) == 0 {
+		return
+	}
+	h := holders[0]
+	sum.HorizonLag = time.Duration(h.AgeSeconds * float64(time.Second))
+	r.metrics.lag.Set(h.AgeSeconds)
+	if sum.HorizonLag > time.Minute {
+		pid := int32(0)
+		if h.Pid != nil {
+			pid = *h.Pid
+		}
+		r.logger.WarnContext(ctx, "reconciler: horizon held back by an old transaction; rows written after it wait for it to end",
+			slog.Int("pid", int(pid)), slog.String("state", h.State), slog.String("application_name", h.ApplicationName),
+			slog.Duration("age", sum.HorizonLag.Truncate(time.Second)))
+	}
+}
+
+// dequeue clears the pass's work list, even when ctx was cancelled.
+func (r *Reconciler) dequeue(ctx context.Context, passID uuid.UUID) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := queries.CandidatesDequeue(dctx, r.pool, passID); err != nil {
+		r.logger.WarnContext(ctx, "reconciler: clear work list", slog.String("pass_id", passID.String()), slog.Any("error", err))
+	}
+}
+
+// Run runs a pass at once and then every interval until ctx is done. A
+// failed pass is logged and retried at the next tick. On shutdown the batch
+// in flight commits and Run returns nil.
+func (r *Reconciler) Run(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		return fmt.Errorf("%w: interval %v must be positive", ErrInvalidOptions, every)
+	}
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		_, _ = r.RunOnce(ctx) // logged and counted by RunOnce
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// finalizeActionID returns the catalog id of orchestrator/finalize_run, the
+// action whose absence makes a run stale.
+func (r *Reconciler) finalizeActionID(ctx context.Context) (int16, error) {
+	want := Ref{ledger.Orchestrator, ledger.FinalizeRun}
+	if id, ok := r.actionID(want); ok {
+		return id, nil
+	}
+	if err := r.loadCatalog(ctx); err != nil {
+		return 0, err
+	}
+	id, ok := r.actionID(want)
+	if !ok {
+		return 0, fmt.Errorf("reconciler: %s missing from rac.contract_actions (is the schema migrated?)", want)
+	}
+	return id, nil
+}
+
+func (r *Reconciler) actionID(ref Ref) (int16, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, x := range r.actions {
+		if x == ref {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// actionRef names a catalog id; ids are never reused, so the cache is
+// reloaded only for an id it has not seen.
+func (r *Reconciler) actionRef(id int16) Ref {
+	r.mu.Lock()
+	ref, ok := r.actions[id]
+	r.mu.Unlock()
+	if ok {
+		return ref
+	}
+	if err := r.loadCatalog(context.Background()); err == nil {
+		r.mu.Lock()
+		ref, ok = r.actions[id]
+		r.mu.Unlock()
+	}
+	if !ok {
+		return Ref{Domain: "unknown", Action: ledger.Action(fmt.Sprintf("id_%d", id))}
+	}
+	return ref
+}
+
+func (r *Reconciler) loadCatalog(ctx context.Context) error {
+	rows, err := queries.ContractActionsList(ctx, r.pool)
+	if err != nil {
+		return fmt.Errorf("reconciler: load action catalog: %w", err)
+	}
+	tenants, err := queries.TenantsList(ctx, r.pool)
+	if err != nil {
+		return fmt.Errorf("reconciler: load tenants: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.actions = make(map[int16]Ref, len(rows))
+	for _, a := range rows {
+		r.actions[a.ID] = Ref{ledger.Domain(a.Domain), ledger.Action(a.Action)}
+	}
+	r.tenants = make(map[string]int16, len(tenants))
+	for _, t := range tenants {
+		r.tenants[t.Name] = t.ID
+	}
+	return nil
+}
