@@ -154,7 +154,6 @@ func ledgerState(t *testing.T, b bundle) string {
 	return strings.Join(parts, "\n")
 }
 
-
 // settle waits until the horizon has passed every ledger row written so
 // far. The horizon is cluster-wide: a transaction open in another test's
 // database holds it back too, exactly as it would in production.

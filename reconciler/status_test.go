@@ -138,7 +138,7 @@ func TestStatusTable(t *testing.T) {
 			arrange: func(t *testing.T, b bundle, run uuid.UUID) {
 				declare(t, b, run, ledger.Orchestrator, ledger.FinalizeRun, 2*hour, hour)
 			},
-			status: "missing",
+			status:   "missing",
 			findings: []string{"orchestrator/finalize_run:missing", "orchestrator/finalize_run:stale"},
 			open:     []string{"orchestrator/finalize_run:missing", "orchestrator/finalize_run:stale"}, verdict: "violated",
 			violatedAtIs: `SELECT deadline_at FROM rac.expectations`,
