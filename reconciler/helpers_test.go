@@ -172,3 +172,30 @@ func settle(t *testing.T, b bundle) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// ackAgo writes an ack as if written ago before now (a fixture: the library
+// always stamps acks with the database clock).
+func ackAgo(t *testing.T, b bundle, run uuid.UUID, d ledger.Domain, a ledger.Action, errText string, ago time.Duration) {
+	t.Helper()
+	_, err := b.pool.Exec(b.ctx, `
+		INSERT INTO rac.acks (run_id, action_id, acked_at, error)
+		SELECT $1, c.id, clock_timestamp() - $3 * interval '1 ms', nullif($4, '')
+		FROM rac.contract_actions c WHERE c.domain = $2 AND c.action = $5`,
+		run, string(d), ago.Milliseconds(), errText, string(a))
+	require.NoError(t, err)
+}
+
+// ackAllAgo acks every standard action of run except those listed, ago
+// before now.
+func ackAllAgo(t *testing.T, b bundle, run uuid.UUID, ago time.Duration, except ...ledger.Action) {
+	t.Helper()
+next:
+	for _, e := range ledger.StandardRun(time.Second) {
+		for _, x := range except {
+			if e.Action == x {
+				continue next
+			}
+		}
+		ackAgo(t, b, run, e.Domain, e.Action, "", ago)
+	}
+}
