@@ -29,7 +29,7 @@ func writeMixed(t *testing.T, b bundle) mixed {
 	t.Helper()
 	m := mixed{want: map[string]int{}}
 	onTime := 90 * time.Minute // declared 2h ago, deadline 1h: acked 30 min early
-	for range 40 { // clean
+	for range 40 {             // clean
 		run := uuid.New()
 		declareRun(t, b, run, 2*hour, hour)
 		ackAllAgo(t, b, run, onTime)
