@@ -119,14 +119,6 @@ type RacReconciliation struct {
 	Reconciler          string
 }
 
-type RacReconciliationQueue struct {
-	PassID     uuid.UUID
-	Seq        int32
-	TenantID   int16
-	RunID      uuid.UUID
-	EnqueuedAt time.Time
-}
-
 // Latest verdict per run (clean, pending, violated). seq 0: reconciled clean at first sight, no verdict row needed.
 type RacRunStatus struct {
 	TenantID         string

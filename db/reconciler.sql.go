@@ -12,100 +12,15 @@ import (
 	"github.com/google/uuid"
 )
 
-const candidatesBatch = `-- name: CandidatesBatch :many
-SELECT tenant_id, run_id
-FROM rac.reconciliation_queue
-WHERE pass_id = $1 AND seq > $2::int AND seq <= $3::int
-ORDER BY seq
+const batchUseCustomPlans = `-- name: BatchUseCustomPlans :exec
+SELECT set_config('plan_cache_mode', 'force_custom_plan', true)
 `
 
-type CandidatesBatchParams struct {
-	PassID   uuid.UUID
-	AfterSeq int32
-	LastSeq  int32
-}
-
-type CandidatesBatchRow struct {
-	TenantID int16
-	RunID    uuid.UUID
-}
-
-func (q *Queries) CandidatesBatch(ctx context.Context, db DBTX, arg CandidatesBatchParams) ([]CandidatesBatchRow, error) {
-	rows, err := db.Query(ctx, candidatesBatch, arg.PassID, arg.AfterSeq, arg.LastSeq)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []CandidatesBatchRow{}
-	for rows.Next() {
-		var i CandidatesBatchRow
-		if err := rows.Scan(&i.TenantID, &i.RunID); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const candidatesDequeue = `-- name: CandidatesDequeue :execrows
-DELETE FROM rac.reconciliation_queue
-WHERE pass_id = $1 OR enqueued_at < clock_timestamp() - interval '1 day'
-`
-
-// Removes this pass's work list and any left by passes that died long ago.
-func (q *Queries) CandidatesDequeue(ctx context.Context, db DBTX, passID uuid.UUID) (int64, error) {
-	result, err := db.Exec(ctx, candidatesDequeue, passID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const candidatesEnqueue = `-- name: CandidatesEnqueue :execrows
-INSERT INTO rac.reconciliation_queue (pass_id, seq, tenant_id, run_id)
-SELECT $1::uuid, (row_number() OVER (ORDER BY c.tenant_id, c.run_id))::int, c.tenant_id, c.run_id
-FROM (
-    SELECT e.tenant_id, e.run_id FROM rac.expectations e
-    WHERE $2::bigint < $3::bigint
-      AND e.tx_id >= $2::bigint AND e.tx_id < $3::bigint
-    UNION
-    SELECT a.tenant_id, a.run_id FROM rac.acks a
-    WHERE $2::bigint < $3::bigint
-      AND a.tx_id >= $2::bigint AND a.tx_id < $3::bigint
-    UNION
-    SELECT e.tenant_id, e.run_id FROM rac.expectations e
-    WHERE $4::timestamptz < $5::timestamptz
-      AND e.deadline_at > $4::timestamptz AND e.deadline_at <= $5::timestamptz
-) c
-`
-
-type CandidatesEnqueueParams struct {
-	PassID       uuid.UUID
-	HorizonFrom  int64
-	HorizonTo    int64
-	DeadlineFrom time.Time
-	DeadlineTo   time.Time
-}
-
-// Numbers, in (tenant, run) order, every run touched by a row whose tx_id
-// lies in [horizon_from, horizon_to) or whose deadline fell in
-// (deadline_from, deadline_to]. An empty window costs no scan: its
-// constant-false condition removes the scan from the plan.
-func (q *Queries) CandidatesEnqueue(ctx context.Context, db DBTX, arg CandidatesEnqueueParams) (int64, error) {
-	result, err := db.Exec(ctx, candidatesEnqueue,
-		arg.PassID,
-		arg.HorizonFrom,
-		arg.HorizonTo,
-		arg.DeadlineFrom,
-		arg.DeadlineTo,
-	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// A batch's plan depends on how dense its runs are; plan each one with its
+// real parameters rather than a cached generic plan.
+func (q *Queries) BatchUseCustomPlans(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, batchUseCustomPlans)
+	return err
 }
 
 const horizonHolder = `-- name: HorizonHolder :many
@@ -185,6 +100,107 @@ func (q *Queries) OpenFindingsByKind(ctx context.Context, db DBTX) ([]OpenFindin
 	return items, nil
 }
 
+const passCandidates = `-- name: PassCandidates :many
+SELECT x.run_id, x.tenant_id
+FROM (
+    SELECT e.run_id, e.tenant_id
+    FROM rac.expectations e
+    WHERE $1::bigint < $2::bigint
+      AND e.tx_id >= $1::bigint AND e.tx_id < $2::bigint
+      AND (e.run_id, e.tenant_id) > ($3::uuid, $4::smallint)
+      AND NOT EXISTS (
+          SELECT 1 FROM rac.acks a
+          WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id
+            AND a.error IS NULL AND a.acked_at <= e.deadline_at + $5::bigint * interval '1 millisecond')
+    UNION ALL
+    SELECT e.run_id, e.tenant_id
+    FROM rac.expectations e
+    WHERE $6::timestamptz < $7::timestamptz
+      AND e.deadline_at > $6::timestamptz AND e.deadline_at <= $7::timestamptz
+      -- rows of the tx window were checked by the arm above
+      AND NOT (e.tx_id >= $1::bigint AND e.tx_id < $2::bigint)
+      AND (e.run_id, e.tenant_id) > ($3::uuid, $4::smallint)
+      AND NOT EXISTS (
+          SELECT 1 FROM rac.acks a
+          WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id
+            AND a.error IS NULL AND a.acked_at <= e.deadline_at + $5::bigint * interval '1 millisecond')
+    UNION ALL
+    SELECT a.run_id, a.tenant_id
+    FROM rac.acks a
+    WHERE $1::bigint < $2::bigint
+      AND a.tx_id >= $1::bigint AND a.tx_id < $2::bigint
+      AND (a.run_id, a.tenant_id) > ($3::uuid, $4::smallint)
+      AND NOT EXISTS (
+          SELECT 1 FROM rac.expectations e
+          WHERE e.run_id = a.run_id AND e.tenant_id = a.tenant_id AND e.action_id = a.action_id)
+    UNION ALL
+    SELECT a.run_id, a.tenant_id
+    FROM rac.acks a
+    WHERE $1::bigint < $2::bigint
+      AND a.tx_id >= $1::bigint AND a.tx_id < $2::bigint
+      AND (a.run_id, a.tenant_id) > ($3::uuid, $4::smallint)
+      AND EXISTS (SELECT 1 FROM rac.run_verdicts v WHERE v.run_id = a.run_id AND v.tenant_id = a.tenant_id)
+) x
+GROUP BY x.run_id, x.tenant_id
+ORDER BY x.run_id, x.tenant_id
+LIMIT $8::int
+`
+
+type PassCandidatesParams struct {
+	HorizonFrom  int64
+	HorizonTo    int64
+	AfterRun     uuid.UUID
+	AfterTenant  int16
+	GraceMs      int64
+	DeadlineFrom time.Time
+	DeadlineTo   time.Time
+	PageSize     int32
+}
+
+type PassCandidatesRow struct {
+	RunID    uuid.UUID
+	TenantID int16
+}
+
+// The runs a pass must reconcile, in (run, tenant) order after the given
+// key, at most page_size of them: runs with an expectation written in the
+// tx window [horizon_from, horizon_to) or whose deadline fell in
+// (deadline_from, deadline_to] that has no on-time success ack; runs with an
+// ack written in the tx window for no expectation (drift); and runs with an
+// ack written in the tx window whose verdict was recorded before (it may
+// resolve a finding or change the verdict). Every other run the windows
+// touched is clean and stays clean, so it costs no write. Each arm is an
+// anti- or semi-join; an empty window's arms are removed from the plan by
+// their constant-false condition, so an idle pass scans nothing.
+func (q *Queries) PassCandidates(ctx context.Context, db DBTX, arg PassCandidatesParams) ([]PassCandidatesRow, error) {
+	rows, err := db.Query(ctx, passCandidates,
+		arg.HorizonFrom,
+		arg.HorizonTo,
+		arg.AfterRun,
+		arg.AfterTenant,
+		arg.GraceMs,
+		arg.DeadlineFrom,
+		arg.DeadlineTo,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PassCandidatesRow{}
+	for rows.Next() {
+		var i PassCandidatesRow
+		if err := rows.Scan(&i.RunID, &i.TenantID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const passStart = `-- name: PassStart :one
 
 SELECT coalesce(max(r.horizon_to), 0)::bigint AS horizon_from,
@@ -203,10 +219,9 @@ type PassStartRow struct {
 }
 
 // The reconciler's statements. A pass: PassStart reads where the previous
-// finished passes left off and the new horizon; CandidatesEnqueue numbers
-// the runs to look at; each batch of them is reconciled by one
-// ReconcileBatch statement in its own transaction; CandidatesDequeue
-// clears the work list.
+// finished passes left off and the new horizon; PassCandidates pages
+// through the runs to reconcile; each batch of them is reconciled by one
+// ReconcileBatch statement in its own transaction.
 // The watermark (max over finished passes: their windows are contiguous
 // from the start of time) and the new horizon and clock. Transactions below
 // the horizon have all finished, so their rows are final.
@@ -223,7 +238,7 @@ func (q *Queries) PassStart(ctx context.Context, db DBTX) (PassStartRow, error) 
 }
 
 const reconcileBatch = `-- name: ReconcileBatch :one
-WITH batch AS (
+WITH batch AS MATERIALIZED (
     SELECT DISTINCT unnest($2::smallint[]) AS tenant_id, unnest($3::uuid[]) AS run_id
 ),
 rid AS (
@@ -234,83 +249,86 @@ params AS (
            $5::bigint * interval '1 millisecond' AS grace
 ),
 expected AS MATERIALIZED (
-    SELECT e.tenant_id, e.run_id, e.action_id, e.id AS expectation_id, e.declared_at, e.deadline_at,
-           s.id AS first_success_id, s.acked_at AS first_success_at, f.acked_at AS first_error_at
-    FROM batch
-    JOIN rac.expectations e ON e.tenant_id = batch.tenant_id AND e.run_id = batch.run_id
-    LEFT JOIN LATERAL (
-        SELECT a.id, a.acked_at FROM rac.acks a
-        WHERE a.tenant_id = e.tenant_id AND a.run_id = e.run_id AND a.action_id = e.action_id AND a.error IS NULL
-        ORDER BY a.acked_at, a.id LIMIT 1
-    ) s ON true
-    LEFT JOIN LATERAL (
-        SELECT a.acked_at FROM rac.acks a
-        WHERE s.acked_at IS NULL
-          AND a.tenant_id = e.tenant_id AND a.run_id = e.run_id AND a.action_id = e.action_id AND a.error IS NOT NULL
-        ORDER BY a.acked_at, a.id LIMIT 1
-    ) f ON true
+    SELECT e.tenant_id, e.run_id, e.action_id, e.id AS expectation_id, e.declared_at, e.deadline_at
+    FROM rac.expectations e
+    WHERE e.run_id BETWEEN $6::uuid AND $7::uuid
+      AND (e.run_id, e.tenant_id) IN (SELECT b.run_id, b.tenant_id FROM batch b)
 ),
-unexpected AS MATERIALIZED (
+acked AS MATERIALIZED (
     SELECT a.tenant_id, a.run_id, a.action_id,
            min(a.acked_at) FILTER (WHERE a.error IS NULL) AS first_success_at,
            min(a.acked_at) FILTER (WHERE a.error IS NOT NULL) AS first_error_at
-    FROM batch
-    JOIN rac.acks a ON a.tenant_id = batch.tenant_id AND a.run_id = batch.run_id
-    WHERE NOT EXISTS (
-        SELECT 1 FROM rac.expectations e
-        WHERE e.tenant_id = a.tenant_id AND e.run_id = a.run_id AND e.action_id = a.action_id
-    )
+    FROM rac.acks a
+    WHERE a.run_id BETWEEN $6::uuid AND $7::uuid
+      AND (a.run_id, a.tenant_id) IN (SELECT b.run_id, b.tenant_id FROM batch b)
     GROUP BY a.tenant_id, a.run_id, a.action_id
 ),
 status AS MATERIALIZED (
     SELECT x.tenant_id, x.run_id, x.action_id, x.expectation_id, x.declared_at, x.deadline_at,
-           x.first_success_id, x.first_success_at, x.first_error_at,
-           rac.action_state(true, x.deadline_at, x.first_success_at, x.first_error_at, p.as_of, p.grace) AS status
-    FROM expected x, params p
+           k.first_success_at, k.first_error_at,
+           rac.action_state(true, x.deadline_at, k.first_success_at, k.first_error_at, p.as_of, p.grace) AS status
+    FROM expected x
+    CROSS JOIN params p
+    LEFT JOIN acked k ON k.tenant_id = x.tenant_id AND k.run_id = x.run_id AND k.action_id = x.action_id
     UNION ALL
-    SELECT u.tenant_id, u.run_id, u.action_id, NULL, NULL, NULL, NULL, u.first_success_at, u.first_error_at, 'drift'
-    FROM unexpected u
+    -- drift = acked - expected, an anti-join.
+    SELECT k.tenant_id, k.run_id, k.action_id, NULL, NULL, NULL, k.first_success_at, k.first_error_at, 'drift'
+    FROM acked k
+    WHERE NOT EXISTS (
+        SELECT 1 FROM expected x
+        WHERE x.tenant_id = k.tenant_id AND x.run_id = k.run_id AND x.action_id = k.action_id
+    )
 ),
 existing AS MATERIALIZED (
     SELECT f.id, f.tenant_id, f.run_id, f.action_id, f.kind,
            EXISTS (SELECT 1 FROM rac.finding_resolutions r WHERE r.finding_id = f.id) AS resolved
-    FROM batch
-    JOIN rac.findings f ON f.tenant_id = batch.tenant_id AND f.run_id = batch.run_id
+    FROM rac.findings f
+    WHERE f.run_id BETWEEN $6::uuid AND $7::uuid
+      AND (f.run_id, f.tenant_id) IN (SELECT b.run_id, b.tenant_id FROM batch b)
 ),
 wanted AS MATERIALIZED (
-    SELECT s.tenant_id, s.run_id, s.action_id, 'missing'::text AS kind, s.deadline_at + p.grace AS violated_at
-    FROM status s, params p WHERE s.status = 'missing'
-    UNION ALL
-    SELECT s.tenant_id, s.run_id, s.action_id, 'stale', s.deadline_at + p.grace
-    FROM status s, params p WHERE s.status = 'missing' AND s.action_id = $6::smallint
-    UNION ALL
-    SELECT s.tenant_id, s.run_id, s.action_id, 'failed', s.first_error_at
-    FROM status s WHERE s.status = 'failed'
-    UNION ALL
-    SELECT s.tenant_id, s.run_id, s.action_id, 'late', s.first_success_at
-    FROM status s WHERE s.status = 'late'
-    UNION ALL
-    SELECT s.tenant_id, s.run_id, s.action_id, 'drift', least(s.first_success_at, s.first_error_at)
-    FROM status s WHERE s.status = 'drift'
-    UNION ALL
-    SELECT s.tenant_id, s.run_id, s.action_id, 'invalid', s.declared_at
-    FROM status s WHERE s.expectation_id IS NOT NULL AND s.deadline_at IS NULL
+    SELECT w.tenant_id, w.run_id, w.action_id, w.kind, w.violated_at
+    FROM (
+        SELECT s.tenant_id, s.run_id, s.action_id, 'missing'::text AS kind, s.deadline_at + p.grace AS violated_at
+        FROM status s, params p WHERE s.status = 'missing'
+        UNION ALL
+        SELECT s.tenant_id, s.run_id, s.action_id, 'stale', s.deadline_at + p.grace
+        FROM status s, params p WHERE s.status = 'missing' AND s.action_id = $8::smallint
+        UNION ALL
+        SELECT s.tenant_id, s.run_id, s.action_id, 'failed', s.first_error_at
+        FROM status s WHERE s.status = 'failed'
+        UNION ALL
+        SELECT s.tenant_id, s.run_id, s.action_id, 'late', s.first_success_at
+        FROM status s WHERE s.status = 'late'
+        UNION ALL
+        SELECT s.tenant_id, s.run_id, s.action_id, 'drift', least(s.first_success_at, s.first_error_at)
+        FROM status s WHERE s.status = 'drift'
+        UNION ALL
+        SELECT s.tenant_id, s.run_id, s.action_id, 'invalid', s.declared_at
+        FROM status s WHERE s.expectation_id IS NOT NULL AND s.deadline_at IS NULL
+    ) w
+    WHERE NOT EXISTS (
+        SELECT 1 FROM existing e
+        WHERE e.tenant_id = w.tenant_id AND e.run_id = w.run_id AND e.action_id = w.action_id AND e.kind = w.kind
+    )
 ),
 new_findings AS (
     INSERT INTO rac.findings (reconciliation_id, tenant_id, run_id, action_id, kind, violated_at)
     SELECT rid.id, w.tenant_id, w.run_id, w.action_id, w.kind, w.violated_at
     FROM wanted w, rid
-    WHERE NOT EXISTS (
-        SELECT 1 FROM existing e
-        WHERE e.tenant_id = w.tenant_id AND e.run_id = w.run_id AND e.action_id = w.action_id AND e.kind = w.kind
-    )
     ON CONFLICT ON CONSTRAINT findings_once DO NOTHING
     RETURNING tenant_id, run_id, action_id, kind
 ),
 resolvable AS MATERIALIZED (
-    SELECT e.id, e.tenant_id, e.run_id, s.first_success_at, s.first_success_id
+    SELECT e.id, e.tenant_id, e.run_id, s.first_success_at, fs.id AS ack_id
     FROM existing e
     JOIN status s ON s.tenant_id = e.tenant_id AND s.run_id = e.run_id AND s.action_id = e.action_id
+    CROSS JOIN LATERAL (
+        SELECT a.id FROM rac.acks a
+        WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id
+          AND a.error IS NULL AND a.acked_at = s.first_success_at
+        ORDER BY a.id LIMIT 1
+    ) fs
     WHERE NOT e.resolved
       AND e.kind IN ('missing', 'failed', 'stale')
       AND s.expectation_id IS NOT NULL
@@ -318,40 +336,37 @@ resolvable AS MATERIALIZED (
 ),
 new_resolutions AS (
     INSERT INTO rac.finding_resolutions (finding_id, reconciliation_id, tenant_id, resolution, resolved_at, ack_id)
-    SELECT r.id, rid.id, r.tenant_id, 'acked', r.first_success_at, r.first_success_id
+    SELECT r.id, rid.id, r.tenant_id, 'acked', r.first_success_at, r.ack_id
     FROM resolvable r, rid
     ON CONFLICT (finding_id) DO NOTHING
     RETURNING finding_id
 ),
-verdicts AS (
-    SELECT batch.tenant_id, batch.run_id,
-           CASE
-               WHEN EXISTS (
-                   SELECT 1 FROM existing e
-                   WHERE e.tenant_id = batch.tenant_id AND e.run_id = batch.run_id
-                     AND e.kind <> 'late' AND NOT e.resolved
-                     AND NOT EXISTS (SELECT 1 FROM resolvable r WHERE r.id = e.id)
-               ) OR EXISTS (
-                   SELECT 1 FROM wanted w
-                   WHERE w.tenant_id = batch.tenant_id AND w.run_id = batch.run_id AND w.kind <> 'late'
-                     AND NOT EXISTS (
-                         SELECT 1 FROM existing e
-                         WHERE e.tenant_id = w.tenant_id AND e.run_id = w.run_id AND e.action_id = w.action_id AND e.kind = w.kind
-                     )
-               ) THEN 'violated'
-               WHEN EXISTS (
-                   SELECT 1 FROM status s
-                   WHERE s.tenant_id = batch.tenant_id AND s.run_id = batch.run_id AND s.status = 'pending'
-               ) THEN 'pending'
-               ELSE 'clean'
-           END AS verdict
-    FROM batch
+flags AS (
+    SELECT x.tenant_id, x.run_id, bool_or(x.violated) AS violated, bool_or(NOT x.violated) AS pending
+    FROM (
+        SELECT e.tenant_id, e.run_id, true AS violated
+        FROM existing e
+        WHERE e.kind <> 'late' AND NOT e.resolved
+          AND NOT EXISTS (SELECT 1 FROM resolvable r WHERE r.id = e.id)
+        UNION ALL
+        SELECT w.tenant_id, w.run_id, true FROM wanted w WHERE w.kind <> 'late'
+        UNION ALL
+        SELECT s.tenant_id, s.run_id, false FROM status s WHERE s.status = 'pending'
+    ) x
+    GROUP BY x.tenant_id, x.run_id
+),
+verdicts AS MATERIALIZED (
+    SELECT b.tenant_id, b.run_id,
+           CASE WHEN f.violated THEN 'violated' WHEN f.pending THEN 'pending' ELSE 'clean' END AS verdict
+    FROM batch b
+    LEFT JOIN flags f ON f.tenant_id = b.tenant_id AND f.run_id = b.run_id
 ),
 latest AS (
-    SELECT DISTINCT ON (v.tenant_id, v.run_id) v.tenant_id, v.run_id, v.seq, v.verdict
-    FROM batch
-    JOIN rac.run_verdicts v ON v.tenant_id = batch.tenant_id AND v.run_id = batch.run_id
-    ORDER BY v.tenant_id, v.run_id, v.seq DESC
+    SELECT DISTINCT ON (v.run_id, v.tenant_id) v.tenant_id, v.run_id, v.seq, v.verdict
+    FROM rac.run_verdicts v
+    WHERE v.run_id BETWEEN $6::uuid AND $7::uuid
+      AND (v.run_id, v.tenant_id) IN (SELECT b.run_id, b.tenant_id FROM batch b)
+    ORDER BY v.run_id, v.tenant_id, v.seq DESC
 ),
 new_verdicts AS (
     INSERT INTO rac.run_verdicts (reconciliation_id, tenant_id, run_id, seq, verdict)
@@ -368,12 +383,12 @@ pass AS (
         id, pass_id, batch, final, scope, horizon_from, horizon_to, deadline_from, deadline_to, as_of, grace_ms,
         candidate_runs, findings_recorded, resolutions_recorded, verdicts_recorded, started_at, reconciler)
     OVERRIDING SYSTEM VALUE
-    SELECT rid.id, $7::uuid, $8::int, $9::bool, $10::text,
-           $11::bigint, $12::bigint, $13::timestamptz, $14::timestamptz,
+    SELECT rid.id, $9::uuid, $10::int, $11::bool, $12::text,
+           $13::bigint, $14::bigint, $15::timestamptz, $16::timestamptz,
            (SELECT as_of FROM params), $5::bigint,
            (SELECT count(*) FROM batch), (SELECT count(*) FROM new_findings),
            (SELECT count(*) FROM new_resolutions), (SELECT count(*) FROM new_verdicts),
-           $15::timestamptz, $16::text
+           $17::timestamptz, $18::text
     FROM rid
     RETURNING id, candidate_runs, findings_recorded, resolutions_recorded, verdicts_recorded
 )
@@ -395,6 +410,8 @@ type ReconcileBatchParams struct {
 	RunIds           []uuid.UUID
 	AsOf             time.Time
 	GraceMs          int64
+	FirstRun         uuid.UUID
+	LastRun          uuid.UUID
 	FinalizeActionID int16
 	PassID           uuid.UUID
 	Batch            int32
@@ -422,18 +439,24 @@ type ReconcileBatchRow struct {
 	FirstVerdict        string
 }
 
-// Reconciles a batch of runs as of @as_of in one statement: computes every
-// (run, domain, action) status with rac.run_action_status, records the
-// findings they call for, resolves findings a success ack made untrue,
-// records verdict changes, and records this batch in rac.reconciliations.
-// Every insert is ON CONFLICT DO NOTHING against the uniqueness that makes
-// a finding, resolution or verdict change exist once; run it in a
-// REPEATABLE READ transaction so a concurrent reconciler's rows surface as
-// a serialization failure to retry instead of going unseen.
-// Facts per expected (run, action): the first success and first error ack,
-// each found through the acks' unique index.
-// Acked but never expected: the anti-join acked - expected.
-// The findings the statuses call for, with when each became true.
+// Reconciles a batch of runs as of as_of in one statement: computes the
+// status of every (run, domain, action) of the batch (rac.action_state),
+// records the findings they call for, resolves findings a success ack made
+// untrue, records verdict changes, and records this batch in
+// rac.reconciliations. Every insert is ON CONFLICT DO NOTHING against the
+// uniqueness that makes a finding, resolution or verdict change exist
+// once; run it in a REPEATABLE READ transaction so a concurrent
+// reconciler's rows surface as a serialization failure to retry instead of
+// going unseen. The batch's runs are contiguous in run_id order and
+// first_run..last_run bounds them, so a dense batch (a backlog) is read as
+// index ranges and a sparse one (a small window) by index probes.
+// First success and first error per acked (run, action).
+// The findings the statuses call for, with when each became true, less
+// those already recorded.
+// Open missing, failed and stale findings that a success ack made untrue,
+// with the first success ack (looked up only for these few).
+// Per run: does a violation stay open after this statement, is anything
+// still pending?
 func (q *Queries) ReconcileBatch(ctx context.Context, db DBTX, arg ReconcileBatchParams) (ReconcileBatchRow, error) {
 	row := db.QueryRow(ctx, reconcileBatch,
 		arg.ReturnStatuses,
@@ -441,6 +464,8 @@ func (q *Queries) ReconcileBatch(ctx context.Context, db DBTX, arg ReconcileBatc
 		arg.RunIds,
 		arg.AsOf,
 		arg.GraceMs,
+		arg.FirstRun,
+		arg.LastRun,
 		arg.FinalizeActionID,
 		arg.PassID,
 		arg.Batch,

@@ -66,7 +66,8 @@ CREATE TABLE rac.expectations (
     declared_by text,
     metadata    jsonb,
     CHECK ((deadline_ms IS NULL) = (deadline_at IS NULL)),
-    CONSTRAINT expectations_run_action_key UNIQUE (tenant_id, run_id, action_id)
+    -- Led by run_id so a batch of runs contiguous in run_id order is one index range.
+    CONSTRAINT expectations_run_action_key UNIQUE (run_id, tenant_id, action_id)
 );
 
 COMMENT ON TABLE rac.expectations IS 'What must happen in a run: one row per (tenant, run, domain, action), declared at T0 with a deadline. A NULL deadline is an invalid contract, recorded as declared.';
@@ -90,7 +91,7 @@ CREATE TABLE rac.acks (
     idempotency_key text,
     error           text,
     metadata        jsonb,
-    CONSTRAINT acks_idempotency_key UNIQUE (tenant_id, run_id, action_id, idempotency_key)
+    CONSTRAINT acks_idempotency_key UNIQUE (run_id, tenant_id, action_id, idempotency_key)
 );
 
 COMMENT ON TABLE rac.acks IS 'What did happen: acknowledgments written by each domain inside its own transaction. error set = failure report.';

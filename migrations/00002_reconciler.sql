@@ -47,7 +47,7 @@ CREATE TABLE rac.findings (
     action_id         smallint    NOT NULL REFERENCES rac.contract_actions (id),
     kind              text        NOT NULL CHECK (kind IN ('missing', 'failed', 'drift', 'invalid', 'late', 'stale')),
     detail            jsonb       NOT NULL DEFAULT '{}',
-    CONSTRAINT findings_once UNIQUE (tenant_id, run_id, action_id, kind)
+    CONSTRAINT findings_once UNIQUE (run_id, tenant_id, action_id, kind)
 );
 
 COMMENT ON TABLE rac.findings IS
@@ -86,7 +86,7 @@ CREATE TABLE rac.run_verdicts (
     tenant_id         smallint    NOT NULL REFERENCES rac.tenants (id),
     seq               int         NOT NULL CHECK (seq > 0),
     verdict           text        NOT NULL CHECK (verdict IN ('clean', 'pending', 'violated')),
-    CONSTRAINT run_verdicts_seq UNIQUE (tenant_id, run_id, seq)
+    CONSTRAINT run_verdicts_seq UNIQUE (run_id, tenant_id, seq)
 );
 
 COMMENT ON TABLE rac.run_verdicts IS
@@ -101,19 +101,6 @@ CREATE TRIGGER finding_resolutions_append_only BEFORE UPDATE OR DELETE OR TRUNCA
     FOR EACH STATEMENT EXECUTE FUNCTION rac.refuse_mutation();
 CREATE TRIGGER run_verdicts_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON rac.run_verdicts
     FOR EACH STATEMENT EXECUTE FUNCTION rac.refuse_mutation();
-
--- rac.reconciliation_queue holds the candidate runs of passes in progress,
--- numbered so a pass reads them back in bounded batches whatever the
--- backlog. It is a work list, not history: unlogged, and emptied as passes
--- finish (rows of a pass that died are removed by a later pass).
-CREATE UNLOGGED TABLE rac.reconciliation_queue (
-    pass_id     uuid        NOT NULL,
-    seq         int         NOT NULL,
-    tenant_id   smallint    NOT NULL,
-    run_id      uuid        NOT NULL,
-    enqueued_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    PRIMARY KEY (pass_id, seq)
-);
 
 -- rac.action_state is the one definition of the status table in DESIGN.md:
 -- the status of one (run, domain, action) as of as_of with the given grace,
@@ -188,7 +175,6 @@ COMMENT ON VIEW rac.run_status IS
 -- +goose Down
 DROP VIEW rac.run_status;
 DROP VIEW rac.open_findings;
-DROP TABLE rac.reconciliation_queue;
 DROP FUNCTION rac.action_state(boolean, timestamptz, timestamptz, timestamptz, timestamptz, interval);
 DROP TABLE rac.run_verdicts;
 DROP TABLE rac.finding_resolutions;

@@ -1,8 +1,7 @@
 -- The reconciler's statements. A pass: PassStart reads where the previous
--- finished passes left off and the new horizon; CandidatesEnqueue numbers
--- the runs to look at; each batch of them is reconciled by one
--- ReconcileBatch statement in its own transaction; CandidatesDequeue
--- clears the work list.
+-- finished passes left off and the new horizon; PassCandidates pages
+-- through the runs to reconcile; each batch of them is reconciled by one
+-- ReconcileBatch statement in its own transaction.
 
 -- name: PassStart :one
 -- The watermark (max over finished passes: their windows are contiguous
@@ -15,48 +14,74 @@ SELECT coalesce(max(r.horizon_to), 0)::bigint AS horizon_from,
 FROM rac.reconciliations r
 WHERE r.final;
 
--- name: CandidatesEnqueue :execrows
--- Numbers, in (tenant, run) order, every run touched by a row whose tx_id
--- lies in [horizon_from, horizon_to) or whose deadline fell in
--- (deadline_from, deadline_to]. An empty window costs no scan: its
--- constant-false condition removes the scan from the plan.
-INSERT INTO rac.reconciliation_queue (pass_id, seq, tenant_id, run_id)
-SELECT @pass_id::uuid, (row_number() OVER (ORDER BY c.tenant_id, c.run_id))::int, c.tenant_id, c.run_id
+-- name: PassCandidates :many
+-- The runs a pass must reconcile, in (run, tenant) order after the given
+-- key, at most page_size of them: runs with an expectation written in the
+-- tx window [horizon_from, horizon_to) or whose deadline fell in
+-- (deadline_from, deadline_to] that has no on-time success ack; runs with an
+-- ack written in the tx window for no expectation (drift); and runs with an
+-- ack written in the tx window whose verdict was recorded before (it may
+-- resolve a finding or change the verdict). Every other run the windows
+-- touched is clean and stays clean, so it costs no write. Each arm is an
+-- anti- or semi-join; an empty window's arms are removed from the plan by
+-- their constant-false condition, so an idle pass scans nothing.
+SELECT x.run_id, x.tenant_id
 FROM (
-    SELECT e.tenant_id, e.run_id FROM rac.expectations e
-    WHERE @horizon_from::bigint < @horizon_to::bigint
-      AND e.tx_id >= @horizon_from::bigint AND e.tx_id < @horizon_to::bigint
-    UNION
-    SELECT a.tenant_id, a.run_id FROM rac.acks a
-    WHERE @horizon_from::bigint < @horizon_to::bigint
-      AND a.tx_id >= @horizon_from::bigint AND a.tx_id < @horizon_to::bigint
-    UNION
-    SELECT e.tenant_id, e.run_id FROM rac.expectations e
-    WHERE @deadline_from::timestamptz < @deadline_to::timestamptz
-      AND e.deadline_at > @deadline_from::timestamptz AND e.deadline_at <= @deadline_to::timestamptz
-) c;
-
--- name: CandidatesBatch :many
-SELECT tenant_id, run_id
-FROM rac.reconciliation_queue
-WHERE pass_id = @pass_id AND seq > @after_seq::int AND seq <= @last_seq::int
-ORDER BY seq;
-
--- name: CandidatesDequeue :execrows
--- Removes this pass's work list and any left by passes that died long ago.
-DELETE FROM rac.reconciliation_queue
-WHERE pass_id = @pass_id OR enqueued_at < clock_timestamp() - interval '1 day';
+    SELECT e.run_id, e.tenant_id
+    FROM rac.expectations e
+    WHERE sqlc.arg(horizon_from)::bigint < sqlc.arg(horizon_to)::bigint
+      AND e.tx_id >= sqlc.arg(horizon_from)::bigint AND e.tx_id < sqlc.arg(horizon_to)::bigint
+      AND (e.run_id, e.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
+      AND NOT EXISTS (
+          SELECT 1 FROM rac.acks a
+          WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id
+            AND a.error IS NULL AND a.acked_at <= e.deadline_at + sqlc.arg(grace_ms)::bigint * interval '1 millisecond')
+    UNION ALL
+    SELECT e.run_id, e.tenant_id
+    FROM rac.expectations e
+    WHERE sqlc.arg(deadline_from)::timestamptz < sqlc.arg(deadline_to)::timestamptz
+      AND e.deadline_at > sqlc.arg(deadline_from)::timestamptz AND e.deadline_at <= sqlc.arg(deadline_to)::timestamptz
+      -- rows of the tx window were checked by the arm above
+      AND NOT (e.tx_id >= sqlc.arg(horizon_from)::bigint AND e.tx_id < sqlc.arg(horizon_to)::bigint)
+      AND (e.run_id, e.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
+      AND NOT EXISTS (
+          SELECT 1 FROM rac.acks a
+          WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id
+            AND a.error IS NULL AND a.acked_at <= e.deadline_at + sqlc.arg(grace_ms)::bigint * interval '1 millisecond')
+    UNION ALL
+    SELECT a.run_id, a.tenant_id
+    FROM rac.acks a
+    WHERE sqlc.arg(horizon_from)::bigint < sqlc.arg(horizon_to)::bigint
+      AND a.tx_id >= sqlc.arg(horizon_from)::bigint AND a.tx_id < sqlc.arg(horizon_to)::bigint
+      AND (a.run_id, a.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
+      AND NOT EXISTS (
+          SELECT 1 FROM rac.expectations e
+          WHERE e.run_id = a.run_id AND e.tenant_id = a.tenant_id AND e.action_id = a.action_id)
+    UNION ALL
+    SELECT a.run_id, a.tenant_id
+    FROM rac.acks a
+    WHERE sqlc.arg(horizon_from)::bigint < sqlc.arg(horizon_to)::bigint
+      AND a.tx_id >= sqlc.arg(horizon_from)::bigint AND a.tx_id < sqlc.arg(horizon_to)::bigint
+      AND (a.run_id, a.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
+      AND EXISTS (SELECT 1 FROM rac.run_verdicts v WHERE v.run_id = a.run_id AND v.tenant_id = a.tenant_id)
+) x
+GROUP BY x.run_id, x.tenant_id
+ORDER BY x.run_id, x.tenant_id
+LIMIT sqlc.arg(page_size)::int;
 
 -- name: ReconcileBatch :one
--- Reconciles a batch of runs as of @as_of in one statement: computes every
--- (run, domain, action) status with rac.run_action_status, records the
--- findings they call for, resolves findings a success ack made untrue,
--- records verdict changes, and records this batch in rac.reconciliations.
--- Every insert is ON CONFLICT DO NOTHING against the uniqueness that makes
--- a finding, resolution or verdict change exist once; run it in a
--- REPEATABLE READ transaction so a concurrent reconciler's rows surface as
--- a serialization failure to retry instead of going unseen.
-WITH batch AS (
+-- Reconciles a batch of runs as of as_of in one statement: computes the
+-- status of every (run, domain, action) of the batch (rac.action_state),
+-- records the findings they call for, resolves findings a success ack made
+-- untrue, records verdict changes, and records this batch in
+-- rac.reconciliations. Every insert is ON CONFLICT DO NOTHING against the
+-- uniqueness that makes a finding, resolution or verdict change exist
+-- once; run it in a REPEATABLE READ transaction so a concurrent
+-- reconciler's rows surface as a serialization failure to retry instead of
+-- going unseen. The batch's runs are contiguous in run_id order and
+-- first_run..last_run bounds them, so a dense batch (a backlog) is read as
+-- index ranges and a sparse one (a small window) by index probes.
+WITH batch AS MATERIALIZED (
     SELECT DISTINCT unnest(@tenant_ids::smallint[]) AS tenant_id, unnest(@run_ids::uuid[]) AS run_id
 ),
 rid AS (
@@ -66,88 +91,92 @@ params AS (
     SELECT sqlc.arg(as_of)::timestamptz AS as_of,
            sqlc.arg(grace_ms)::bigint * interval '1 millisecond' AS grace
 ),
--- Facts per expected (run, action): the first success and first error ack,
--- each found through the acks' unique index.
 expected AS MATERIALIZED (
-    SELECT e.tenant_id, e.run_id, e.action_id, e.id AS expectation_id, e.declared_at, e.deadline_at,
-           s.id AS first_success_id, s.acked_at AS first_success_at, f.acked_at AS first_error_at
-    FROM batch
-    JOIN rac.expectations e ON e.tenant_id = batch.tenant_id AND e.run_id = batch.run_id
-    LEFT JOIN LATERAL (
-        SELECT a.id, a.acked_at FROM rac.acks a
-        WHERE a.tenant_id = e.tenant_id AND a.run_id = e.run_id AND a.action_id = e.action_id AND a.error IS NULL
-        ORDER BY a.acked_at, a.id LIMIT 1
-    ) s ON true
-    LEFT JOIN LATERAL (
-        SELECT a.acked_at FROM rac.acks a
-        WHERE s.acked_at IS NULL
-          AND a.tenant_id = e.tenant_id AND a.run_id = e.run_id AND a.action_id = e.action_id AND a.error IS NOT NULL
-        ORDER BY a.acked_at, a.id LIMIT 1
-    ) f ON true
+    SELECT e.tenant_id, e.run_id, e.action_id, e.id AS expectation_id, e.declared_at, e.deadline_at
+    FROM rac.expectations e
+    WHERE e.run_id BETWEEN sqlc.arg(first_run)::uuid AND sqlc.arg(last_run)::uuid
+      AND (e.run_id, e.tenant_id) IN (SELECT b.run_id, b.tenant_id FROM batch b)
 ),
--- Acked but never expected: the anti-join acked - expected.
-unexpected AS MATERIALIZED (
+-- First success and first error per acked (run, action).
+acked AS MATERIALIZED (
     SELECT a.tenant_id, a.run_id, a.action_id,
            min(a.acked_at) FILTER (WHERE a.error IS NULL) AS first_success_at,
            min(a.acked_at) FILTER (WHERE a.error IS NOT NULL) AS first_error_at
-    FROM batch
-    JOIN rac.acks a ON a.tenant_id = batch.tenant_id AND a.run_id = batch.run_id
-    WHERE NOT EXISTS (
-        SELECT 1 FROM rac.expectations e
-        WHERE e.tenant_id = a.tenant_id AND e.run_id = a.run_id AND e.action_id = a.action_id
-    )
+    FROM rac.acks a
+    WHERE a.run_id BETWEEN sqlc.arg(first_run)::uuid AND sqlc.arg(last_run)::uuid
+      AND (a.run_id, a.tenant_id) IN (SELECT b.run_id, b.tenant_id FROM batch b)
     GROUP BY a.tenant_id, a.run_id, a.action_id
 ),
 status AS MATERIALIZED (
     SELECT x.tenant_id, x.run_id, x.action_id, x.expectation_id, x.declared_at, x.deadline_at,
-           x.first_success_id, x.first_success_at, x.first_error_at,
-           rac.action_state(true, x.deadline_at, x.first_success_at, x.first_error_at, p.as_of, p.grace) AS status
-    FROM expected x, params p
+           k.first_success_at, k.first_error_at,
+           rac.action_state(true, x.deadline_at, k.first_success_at, k.first_error_at, p.as_of, p.grace) AS status
+    FROM expected x
+    CROSS JOIN params p
+    LEFT JOIN acked k ON k.tenant_id = x.tenant_id AND k.run_id = x.run_id AND k.action_id = x.action_id
     UNION ALL
-    SELECT u.tenant_id, u.run_id, u.action_id, NULL, NULL, NULL, NULL, u.first_success_at, u.first_error_at, 'drift'
-    FROM unexpected u
+    -- drift = acked - expected, an anti-join.
+    SELECT k.tenant_id, k.run_id, k.action_id, NULL, NULL, NULL, k.first_success_at, k.first_error_at, 'drift'
+    FROM acked k
+    WHERE NOT EXISTS (
+        SELECT 1 FROM expected x
+        WHERE x.tenant_id = k.tenant_id AND x.run_id = k.run_id AND x.action_id = k.action_id
+    )
 ),
 existing AS MATERIALIZED (
     SELECT f.id, f.tenant_id, f.run_id, f.action_id, f.kind,
            EXISTS (SELECT 1 FROM rac.finding_resolutions r WHERE r.finding_id = f.id) AS resolved
-    FROM batch
-    JOIN rac.findings f ON f.tenant_id = batch.tenant_id AND f.run_id = batch.run_id
+    FROM rac.findings f
+    WHERE f.run_id BETWEEN sqlc.arg(first_run)::uuid AND sqlc.arg(last_run)::uuid
+      AND (f.run_id, f.tenant_id) IN (SELECT b.run_id, b.tenant_id FROM batch b)
 ),
--- The findings the statuses call for, with when each became true.
+-- The findings the statuses call for, with when each became true, less
+-- those already recorded.
 wanted AS MATERIALIZED (
-    SELECT s.tenant_id, s.run_id, s.action_id, 'missing'::text AS kind, s.deadline_at + p.grace AS violated_at
-    FROM status s, params p WHERE s.status = 'missing'
-    UNION ALL
-    SELECT s.tenant_id, s.run_id, s.action_id, 'stale', s.deadline_at + p.grace
-    FROM status s, params p WHERE s.status = 'missing' AND s.action_id = @finalize_action_id::smallint
-    UNION ALL
-    SELECT s.tenant_id, s.run_id, s.action_id, 'failed', s.first_error_at
-    FROM status s WHERE s.status = 'failed'
-    UNION ALL
-    SELECT s.tenant_id, s.run_id, s.action_id, 'late', s.first_success_at
-    FROM status s WHERE s.status = 'late'
-    UNION ALL
-    SELECT s.tenant_id, s.run_id, s.action_id, 'drift', least(s.first_success_at, s.first_error_at)
-    FROM status s WHERE s.status = 'drift'
-    UNION ALL
-    SELECT s.tenant_id, s.run_id, s.action_id, 'invalid', s.declared_at
-    FROM status s WHERE s.expectation_id IS NOT NULL AND s.deadline_at IS NULL
+    SELECT w.*
+    FROM (
+        SELECT s.tenant_id, s.run_id, s.action_id, 'missing'::text AS kind, s.deadline_at + p.grace AS violated_at
+        FROM status s, params p WHERE s.status = 'missing'
+        UNION ALL
+        SELECT s.tenant_id, s.run_id, s.action_id, 'stale', s.deadline_at + p.grace
+        FROM status s, params p WHERE s.status = 'missing' AND s.action_id = sqlc.arg(finalize_action_id)::smallint
+        UNION ALL
+        SELECT s.tenant_id, s.run_id, s.action_id, 'failed', s.first_error_at
+        FROM status s WHERE s.status = 'failed'
+        UNION ALL
+        SELECT s.tenant_id, s.run_id, s.action_id, 'late', s.first_success_at
+        FROM status s WHERE s.status = 'late'
+        UNION ALL
+        SELECT s.tenant_id, s.run_id, s.action_id, 'drift', least(s.first_success_at, s.first_error_at)
+        FROM status s WHERE s.status = 'drift'
+        UNION ALL
+        SELECT s.tenant_id, s.run_id, s.action_id, 'invalid', s.declared_at
+        FROM status s WHERE s.expectation_id IS NOT NULL AND s.deadline_at IS NULL
+    ) w
+    WHERE NOT EXISTS (
+        SELECT 1 FROM existing e
+        WHERE e.tenant_id = w.tenant_id AND e.run_id = w.run_id AND e.action_id = w.action_id AND e.kind = w.kind
+    )
 ),
 new_findings AS (
     INSERT INTO rac.findings (reconciliation_id, tenant_id, run_id, action_id, kind, violated_at)
     SELECT rid.id, w.tenant_id, w.run_id, w.action_id, w.kind, w.violated_at
     FROM wanted w, rid
-    WHERE NOT EXISTS (
-        SELECT 1 FROM existing e
-        WHERE e.tenant_id = w.tenant_id AND e.run_id = w.run_id AND e.action_id = w.action_id AND e.kind = w.kind
-    )
     ON CONFLICT ON CONSTRAINT findings_once DO NOTHING
     RETURNING tenant_id, run_id, action_id, kind
 ),
+-- Open missing, failed and stale findings that a success ack made untrue,
+-- with the first success ack (looked up only for these few).
 resolvable AS MATERIALIZED (
-    SELECT e.id, e.tenant_id, e.run_id, s.first_success_at, s.first_success_id
+    SELECT e.id, e.tenant_id, e.run_id, s.first_success_at, fs.id AS ack_id
     FROM existing e
     JOIN status s ON s.tenant_id = e.tenant_id AND s.run_id = e.run_id AND s.action_id = e.action_id
+    CROSS JOIN LATERAL (
+        SELECT a.id FROM rac.acks a
+        WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id
+          AND a.error IS NULL AND a.acked_at = s.first_success_at
+        ORDER BY a.id LIMIT 1
+    ) fs
     WHERE NOT e.resolved
       AND e.kind IN ('missing', 'failed', 'stale')
       AND s.expectation_id IS NOT NULL
@@ -155,40 +184,39 @@ resolvable AS MATERIALIZED (
 ),
 new_resolutions AS (
     INSERT INTO rac.finding_resolutions (finding_id, reconciliation_id, tenant_id, resolution, resolved_at, ack_id)
-    SELECT r.id, rid.id, r.tenant_id, 'acked', r.first_success_at, r.first_success_id
+    SELECT r.id, rid.id, r.tenant_id, 'acked', r.first_success_at, r.ack_id
     FROM resolvable r, rid
     ON CONFLICT (finding_id) DO NOTHING
     RETURNING finding_id
 ),
-verdicts AS (
-    SELECT batch.tenant_id, batch.run_id,
-           CASE
-               WHEN EXISTS (
-                   SELECT 1 FROM existing e
-                   WHERE e.tenant_id = batch.tenant_id AND e.run_id = batch.run_id
-                     AND e.kind <> 'late' AND NOT e.resolved
-                     AND NOT EXISTS (SELECT 1 FROM resolvable r WHERE r.id = e.id)
-               ) OR EXISTS (
-                   SELECT 1 FROM wanted w
-                   WHERE w.tenant_id = batch.tenant_id AND w.run_id = batch.run_id AND w.kind <> 'late'
-                     AND NOT EXISTS (
-                         SELECT 1 FROM existing e
-                         WHERE e.tenant_id = w.tenant_id AND e.run_id = w.run_id AND e.action_id = w.action_id AND e.kind = w.kind
-                     )
-               ) THEN 'violated'
-               WHEN EXISTS (
-                   SELECT 1 FROM status s
-                   WHERE s.tenant_id = batch.tenant_id AND s.run_id = batch.run_id AND s.status = 'pending'
-               ) THEN 'pending'
-               ELSE 'clean'
-           END AS verdict
-    FROM batch
+-- Per run: does a violation stay open after this statement, is anything
+-- still pending?
+flags AS (
+    SELECT x.tenant_id, x.run_id, bool_or(x.violated) AS violated, bool_or(NOT x.violated) AS pending
+    FROM (
+        SELECT e.tenant_id, e.run_id, true AS violated
+        FROM existing e
+        WHERE e.kind <> 'late' AND NOT e.resolved
+          AND NOT EXISTS (SELECT 1 FROM resolvable r WHERE r.id = e.id)
+        UNION ALL
+        SELECT w.tenant_id, w.run_id, true FROM wanted w WHERE w.kind <> 'late'
+        UNION ALL
+        SELECT s.tenant_id, s.run_id, false FROM status s WHERE s.status = 'pending'
+    ) x
+    GROUP BY x.tenant_id, x.run_id
+),
+verdicts AS MATERIALIZED (
+    SELECT b.tenant_id, b.run_id,
+           CASE WHEN f.violated THEN 'violated' WHEN f.pending THEN 'pending' ELSE 'clean' END AS verdict
+    FROM batch b
+    LEFT JOIN flags f ON f.tenant_id = b.tenant_id AND f.run_id = b.run_id
 ),
 latest AS (
-    SELECT DISTINCT ON (v.tenant_id, v.run_id) v.tenant_id, v.run_id, v.seq, v.verdict
-    FROM batch
-    JOIN rac.run_verdicts v ON v.tenant_id = batch.tenant_id AND v.run_id = batch.run_id
-    ORDER BY v.tenant_id, v.run_id, v.seq DESC
+    SELECT DISTINCT ON (v.run_id, v.tenant_id) v.tenant_id, v.run_id, v.seq, v.verdict
+    FROM rac.run_verdicts v
+    WHERE v.run_id BETWEEN sqlc.arg(first_run)::uuid AND sqlc.arg(last_run)::uuid
+      AND (v.run_id, v.tenant_id) IN (SELECT b.run_id, b.tenant_id FROM batch b)
+    ORDER BY v.run_id, v.tenant_id, v.seq DESC
 ),
 new_verdicts AS (
     INSERT INTO rac.run_verdicts (reconciliation_id, tenant_id, run_id, seq, verdict)
@@ -220,10 +248,15 @@ SELECT pass.id AS reconciliation_id, pass.candidate_runs, pass.findings_recorded
        coalesce((SELECT array_agg(f.kind ORDER BY f.action_id) FROM new_findings f), '{}')::text[] AS finding_kinds,
        coalesce((SELECT array_agg(v.verdict) FROM new_verdicts v), '{}')::text[] AS new_verdicts,
        -- Only when asked (ReconcileRun): every status of the batch.
-       coalesce((SELECT array_agg(s.action_id ORDER BY s.action_id) FROM status s WHERE @return_statuses::bool), '{}')::smallint[] AS status_action_ids,
-       coalesce((SELECT array_agg(s.status ORDER BY s.action_id) FROM status s WHERE @return_statuses::bool), '{}')::text[] AS statuses,
+       coalesce((SELECT array_agg(s.action_id ORDER BY s.action_id) FROM status s WHERE sqlc.arg(return_statuses)::bool), '{}')::smallint[] AS status_action_ids,
+       coalesce((SELECT array_agg(s.status ORDER BY s.action_id) FROM status s WHERE sqlc.arg(return_statuses)::bool), '{}')::text[] AS statuses,
        coalesce((SELECT v.verdict FROM verdicts v LIMIT 1), '')::text AS first_verdict
 FROM pass;
+
+-- name: BatchUseCustomPlans :exec
+-- A batch's plan depends on how dense its runs are; plan each one with its
+-- real parameters rather than a cached generic plan.
+SELECT set_config('plan_cache_mode', 'force_custom_plan', true);
 
 -- name: HorizonHolder :many
 -- The oldest transaction that holds an xid: it pins the horizon, so rows

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -23,6 +24,10 @@ import (
 
 // DefaultBatchSize is how many candidate runs one transaction reconciles.
 const DefaultBatchSize = 10_000
+
+// candidatePage is how many candidate runs a pass reads at once; it bounds
+// the reconciler's memory (about 30 bytes a run) whatever the backlog.
+const candidatePage = 50_000
 
 // ErrRunNotFound is returned by ReconcileRun for a run with no expectation
 // and no ack in the reconciler's tenant.
@@ -66,6 +71,7 @@ type Reconciler struct {
 	name         string
 	tenant       string
 	batchTimeout time.Duration
+	pageSize     int
 	metrics      *metrics
 
 	mu      sync.Mutex
@@ -100,6 +106,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Reconciler, error) {
 		name:         cmp.Or(opts.Name, defaultName()),
 		tenant:       cmp.Or(opts.Tenant, ledger.DefaultTenant),
 		batchTimeout: cmp.Or(opts.BatchTimeout, 5*time.Minute),
+		pageSize:     max(cmp.Or(opts.BatchSize, DefaultBatchSize), candidatePage),
 		metrics:      m,
 	}
 	if r.logger == nil {
@@ -177,42 +184,53 @@ func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
 	sum.HorizonFrom, sum.HorizonTo = w.horizonFrom, w.horizonTo
 	sum.DeadlineFrom, sum.DeadlineTo, sum.AsOf = w.deadlineFrom, w.deadlineTo, w.asOf
 
-	total, err := queries.CandidatesEnqueue(ctx, r.pool, db.CandidatesEnqueueParams{
-		PassID:       sum.PassID,
-		HorizonFrom:  w.horizonFrom,
-		HorizonTo:    w.horizonTo,
-		DeadlineFrom: w.deadlineFrom,
-		DeadlineTo:   w.deadlineTo,
-	})
-	if err != nil {
-		return sum, fmt.Errorf("reconciler: enqueue candidates: %w", err)
-	}
-	defer r.dequeue(ctx, sum.PassID)
-
+	// Page through the runs to reconcile (memory is bounded by the page)
+	// and record each page in batches, one transaction each. The last
+	// batch of the pass is final: it certifies the pass's windows.
 	started := time.Now()
-	for after := 0; ; after += r.batchSize {
+	after := db.PassCandidatesRow{}
+	for {
 		if err := ctx.Err(); err != nil {
 			return sum, fmt.Errorf("reconciler: pass stopped after %d batches: %w", sum.Batches, err)
 		}
-		last := after + r.batchSize
-		final := int64(last) >= total
-		var cands []db.CandidatesBatchRow
-		if total > 0 {
-			cands, err = queries.CandidatesBatch(ctx, r.pool, db.CandidatesBatchParams{
-				PassID: sum.PassID, AfterSeq: int32(after), LastSeq: int32(last)})
+		page, err := queries.PassCandidates(ctx, r.pool, db.PassCandidatesParams{
+			HorizonFrom:  w.horizonFrom,
+			HorizonTo:    w.horizonTo,
+			DeadlineFrom: w.deadlineFrom,
+			DeadlineTo:   w.deadlineTo,
+			GraceMs:      r.grace.Milliseconds(),
+			AfterRun:     after.RunID,
+			AfterTenant:  after.TenantID,
+			PageSize:     int32(r.pageSize),
+		})
+		if err != nil {
+			return sum, fmt.Errorf("reconciler: find candidates: %w", err)
+		}
+		lastPage := len(page) < r.pageSize
+		for {
+			n := min(len(page), r.batchSize)
+			var batch []db.PassCandidatesRow
+			batch, page = page[:n], page[n:]
+			final := lastPage && len(page) == 0
+			if n == 0 && !final {
+				break // a full page ended exactly here: fetch the next one
+			}
+			params := r.batchParams(sum.PassID, w, finalizeID, batch)
+			params.Batch, params.Final, params.StartedAt = int32(sum.Batches), final, started
+			row, err := r.reconcileBatch(ctx, params)
 			if err != nil {
-				return sum, fmt.Errorf("reconciler: read candidates: %w", err)
+				return sum, err
+			}
+			r.account(&sum, row)
+			started = time.Now()
+			if n > 0 {
+				after = batch[n-1]
+			}
+			if len(page) == 0 {
+				break
 			}
 		}
-		params := r.batchParams(sum.PassID, w, finalizeID, cands)
-		params.Batch, params.Final, params.StartedAt = int32(sum.Batches), final, started
-		row, err := r.reconcileBatch(ctx, params)
-		if err != nil {
-			return sum, err
-		}
-		r.account(&sum, row)
-		started = time.Now()
-		if final {
+		if lastPage {
 			break
 		}
 	}
@@ -221,7 +239,7 @@ func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
 }
 
 // batchParams builds a ReconcileBatch call for the given candidates.
-func (r *Reconciler) batchParams(passID uuid.UUID, w passWindow, finalizeID int16, cands []db.CandidatesBatchRow) db.ReconcileBatchParams {
+func (r *Reconciler) batchParams(passID uuid.UUID, w passWindow, finalizeID int16, cands []db.PassCandidatesRow) db.ReconcileBatchParams {
 	p := db.ReconcileBatchParams{
 		TenantIds:        make([]int16, len(cands)),
 		RunIds:           make([]uuid.UUID, len(cands)),
@@ -238,6 +256,12 @@ func (r *Reconciler) batchParams(passID uuid.UUID, w passWindow, finalizeID int1
 	}
 	for i, c := range cands {
 		p.TenantIds[i], p.RunIds[i] = c.TenantID, c.RunID
+		if i == 0 || bytes.Compare(c.RunID[:], p.FirstRun[:]) < 0 {
+			p.FirstRun = c.RunID
+		}
+		if i == 0 || bytes.Compare(c.RunID[:], p.LastRun[:]) > 0 {
+			p.LastRun = c.RunID
+		}
 	}
 	return p
 }
@@ -249,6 +273,9 @@ func (r *Reconciler) batchParams(passID uuid.UUID, w passWindow, finalizeID int1
 func (r *Reconciler) reconcileBatch(ctx context.Context, p db.ReconcileBatchParams) (db.ReconcileBatchRow, error) {
 	var row db.ReconcileBatchRow
 	err := r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if err := queries.BatchUseCustomPlans(ctx, tx); err != nil {
+			return err
+		}
 		var err error
 		row, err = queries.ReconcileBatch(ctx, tx, p)
 		return err
@@ -363,15 +390,6 @@ func (r *Reconciler) afterPass(ctx context.Context, sum *Summary) {
 		r.logger.WarnContext(ctx, "reconciler: horizon held back by an old transaction; rows written after it wait for it to end",
 			slog.Int("pid", int(pid)), slog.String("state", h.State), slog.String("application_name", h.ApplicationName),
 			slog.Duration("age", sum.HorizonLag.Truncate(time.Second)))
-	}
-}
-
-// dequeue clears the pass's work list, even when ctx was cancelled.
-func (r *Reconciler) dequeue(ctx context.Context, passID uuid.UUID) {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if _, err := queries.CandidatesDequeue(dctx, r.pool, passID); err != nil {
-		r.logger.WarnContext(ctx, "reconciler: clear work list", slog.String("pass_id", passID.String()), slog.Any("error", err))
 	}
 }
 

@@ -45,7 +45,7 @@ func (r *Reconciler) ReconcileRun(ctx context.Context, runID uuid.UUID) (Result,
 		// An on-demand run covers no window: it leaves the watermark alone.
 		w := passWindow{horizonFrom: ps.HorizonFrom, horizonTo: ps.HorizonFrom,
 			deadlineFrom: ps.DeadlineFrom, deadlineTo: ps.DeadlineFrom, asOf: ps.AsOf}
-		p := r.batchParams(passID, w, finalizeID, []db.CandidatesBatchRow{{TenantID: tenantID, RunID: runID}})
+		p := r.batchParams(passID, w, finalizeID, []db.PassCandidatesRow{{TenantID: tenantID, RunID: runID}})
 		p.Scope, p.Final, p.StartedAt, p.ReturnStatuses = "run", false, started, true
 		row, err := queries.ReconcileBatch(ctx, tx, p)
 		if err != nil {

@@ -14,14 +14,18 @@ func databaseFlag(fs *flag.FlagSet, env *environment) *string {
 		"PostgreSQL connection (libpq URL or key=value); default $DATABASE_URL")
 }
 
-// connect opens a pool to url and checks that the server answers.
-func connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// connect opens a pool to url and checks that the server answers. Each
+// configure function may adjust the pool's configuration first.
+func connect(ctx context.Context, url string, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, error) {
 	if url == "" {
 		return nil, fmt.Errorf("%w: no database: pass --database-url or set DATABASE_URL", errUsage)
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("%w: parse database url: %v", errUsage, err)
+	}
+	for _, f := range configure {
+		f(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -1,12 +1,19 @@
-// Command rac is the RAC Ledger binary: migrations today, and the
-// reconciler, reports, exports and sealing as they land.
+// Command rac is the RAC Ledger binary: migrations, the reconciler (once,
+// scheduled, or as a service with metrics), reports and a demo.
 //
 // Usage:
 //
 //	rac migrate [up|down|status] [--database-url URL]
+//	rac reconcile (--once | --every DURATION) [--batch-size N]
+//	rac serve --listen ADDR [--every 30s] [--batch-size N]
+//	rac report [--run ID] [--since DURATION|RFC3339] [--tenant NAME] [--format table|json]
+//	rac demo [--runs N] [--seed S] [--data-dir DIR]
 //
 // The database comes from --database-url or DATABASE_URL (a libpq URL or
-// key=value string). Exit codes: 0 ok, 1 error, 2 usage.
+// key=value string); `rac demo` starts an embedded PostgreSQL when there is
+// none. RAC_GRACE (a Go duration, default 0s) is the grace after a deadline
+// before an unacked expectation is missing. Exit codes: 0 ok, 1 error,
+// 2 usage, 3 findings open (reconcile --once, report).
 package main
 
 import (
@@ -57,6 +64,10 @@ type environment struct {
 func commands() []command {
 	return []command{
 		{name: "migrate", summary: "apply, reverse or list schema migrations (up|down|status)", run: runMigrate},
+		{name: "reconcile", summary: "reconcile expectations and acks once (--once) or on a schedule (--every)", run: runReconcile},
+		{name: "serve", summary: "reconcile on a schedule and serve /metrics, /healthz and /readyz", run: runServe},
+		{name: "report", summary: "print verdicts and open findings as a table or JSON", run: runReport},
+		{name: "demo", summary: "simulate runs with injected faults, reconcile them and check the findings", run: runDemo},
 	}
 }
 
@@ -104,5 +115,6 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "The database comes from --database-url or DATABASE_URL.")
+	fmt.Fprintln(w, "The database comes from --database-url or DATABASE_URL; RAC_GRACE sets the grace after deadlines.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 error, 2 usage, 3 findings open. `rac <command> -h` lists a command's flags.")
 }

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/racledger/racledger/reconciler"
+)
+
+// graceEnv is the environment variable holding the grace added to every
+// deadline before an unacked expectation is missing.
+const graceEnv = "RAC_GRACE"
+
+// errHelp reports that the user asked for a subcommand's help: its usage
+// was printed and the command exits 0.
+var errHelp = errors.New("help requested")
+
+// newFlagSet returns a flag set for a subcommand whose usage line is
+// synopsis; parse errors and -h go to stderr.
+func newFlagSet(env *environment, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, "usage: %s\n\nflags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args into fs and refuses positional arguments. It
+// returns errHelp for -h and an errUsage error for anything malformed.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	return nil
+}
+
+// flagWasSet reports whether name was given on the command line.
+func flagWasSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+// parseError turns the result of parseFlags into a subcommand's return.
+func parseError(err error) (int, error) {
+	if errors.Is(err, errHelp) {
+		return exitOK, nil
+	}
+	return exitUsage, err
+}
+
+// graceFromEnv reads RAC_GRACE, a Go duration (default 0s). A malformed or
+// negative value is a usage error.
+func graceFromEnv(env *environment) (time.Duration, error) {
+	raw := strings.TrimSpace(env.getenv(graceEnv))
+	if raw == "" {
+		return 0, nil
+	}
+	grace, err := time.ParseDuration(raw)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s=%q is not a duration (e.g. 30s, 5m): %v", errUsage, graceEnv, raw, err)
+	}
+	if grace < 0 {
+		return 0, fmt.Errorf("%w: %s=%q must not be negative", errUsage, graceEnv, raw)
+	}
+	return grace, nil
+}
+
+// reconcilerOptions returns the options every subcommand builds its
+// reconciler with: RAC_GRACE, the batch size (0: the default) and a logger.
+func reconcilerOptions(env *environment, batchSize int, logger *slog.Logger) (reconciler.Options, error) {
+	grace, err := graceFromEnv(env)
+	if err != nil {
+		return reconciler.Options{}, err
+	}
+	if batchSize < 0 {
+		return reconciler.Options{}, fmt.Errorf("%w: --batch-size %d must not be negative", errUsage, batchSize)
+	}
+	return reconciler.Options{Grace: grace, BatchSize: batchSize, Logger: logger}, nil
+}
+
+// quietLogger logs warnings and errors only, for commands that print their
+// own account of what the reconciler did.
+func quietLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/racledger/racledger/reconciler"
+)
+
+const serveSynopsis = "rac serve --listen ADDR [--every 30s] [--batch-size N] [--database-url URL]"
+
+const (
+	// readyTimeout bounds the database ping behind /readyz.
+	readyTimeout = 2 * time.Second
+	// shutdownTimeout bounds the wait for in-flight HTTP requests on
+	// shutdown.
+	shutdownTimeout = 10 * time.Second
+)
+
+// runServe implements `rac serve`: the reconciler loop (a pass at start,
+// then every --every) beside an HTTP server with /metrics, /healthz and
+// /readyz. When ctx is cancelled it stops accepting requests, waits for the
+// loop to finish its batch in flight, and exits 0.
+func runServe(ctx context.Context, env *environment, args []string) (int, error) {
+	fs := newFlagSet(env, "serve", serveSynopsis)
+	dbURL := databaseFlag(fs, env)
+	listen := fs.String("listen", "", "address for /metrics, /healthz and /readyz, e.g. :9464 (port 0 picks a free port)")
+	every := fs.Duration("every", 30*time.Second, "interval between reconciliation passes")
+	batchSize := fs.Int("batch-size", 0, fmt.Sprintf("runs reconciled per transaction (default %d)", reconciler.DefaultBatchSize))
+	if err := parseFlags(fs, args); err != nil {
+		return parseError(err)
+	}
+	if *listen == "" {
+		return exitUsage, fmt.Errorf("%w: --listen ADDR is required", errUsage)
+	}
+	if *every <= 0 {
+		return exitUsage, fmt.Errorf("%w: --every %v must be positive", errUsage, *every)
+	}
+	opts, err := reconcilerOptions(env, *batchSize, env.logger)
+	if err != nil {
+		return exitUsage, err
+	}
+	reg, err := newRegistry()
+	if err != nil {
+		return exitError, err
+	}
+	opts.Registerer = reg
+
+	pool, err := connect(ctx, *dbURL)
+	if err != nil {
+		return exitError, err
+	}
+	defer pool.Close()
+	rec, err := reconciler.New(pool, opts)
+	if err != nil {
+		return exitError, fmt.Errorf("create reconciler: %w", err)
+	}
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", *listen)
+	if err != nil {
+		return exitError, fmt.Errorf("listen on %s: %w", *listen, err)
+	}
+	fmt.Fprintf(env.stderr, "rac serve: listening on %s\n", ln.Addr())
+	srv := &http.Server{
+		Handler:           serveMux(reg, pool),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(env.logger.Handler(), slog.LevelWarn),
+	}
+
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	defer stopLoop()
+	loopDone := make(chan error, 1)
+	go func() { loopDone <- rec.Run(loopCtx, *every) }()
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve(ln) }()
+	env.logger.InfoContext(ctx, "serve: running", slog.Duration("every", *every), slog.Duration("grace", opts.Grace))
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		env.logger.InfoContext(ctx, "serve: shutting down")
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		serveErr = srv.Shutdown(shutCtx)
+		cancel()
+		if serveErr != nil {
+			serveErr = fmt.Errorf("shut down http server: %w", serveErr)
+		}
+	case err := <-serveDone:
+		serveErr = fmt.Errorf("http server: %w", err)
+	}
+	stopLoop()
+	loopErr := <-loopDone
+	if loopErr != nil {
+		loopErr = fmt.Errorf("reconcile loop: %w", loopErr)
+	}
+	if err := errors.Join(serveErr, loopErr); err != nil {
+		return exitError, err
+	}
+	env.logger.InfoContext(ctx, "serve: stopped")
+	return exitOK, nil
+}
+
+// newRegistry returns a fresh Prometheus registry holding the Go runtime
+// and process collectors; the reconciler adds its own series to it.
+func newRegistry() (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register collector: %w", err)
+		}
+	}
+	return reg, nil
+}
+
+// serveMux routes /metrics, /healthz (the process is up) and /readyz (the
+// database answers a ping within readyTimeout).
+func serveMux(reg *prometheus.Registry, pool *pgxpool.Pool) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := pool.Ping(ctx); err != nil {
+			http.Error(w, "not ready: database: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}

@@ -1,0 +1,151 @@
+package reconciler_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/racledger/racledger/internal/pgtest"
+	"github.com/racledger/racledger/reconciler"
+)
+
+// benchRuns is the ledger size of the reconciler benchmarks: RAC_BENCH_RUNS
+// runs (default 1,000,000) of five expectations each.
+func benchRuns(b *testing.B) int {
+	n := 1_000_000
+	if v := os.Getenv("RAC_BENCH_RUNS"); v != "" {
+		var err error
+		n, err = strconv.Atoi(v)
+		require.NoError(b, err)
+	}
+	return n
+}
+
+// fillLedger writes runs runs of five expectations, declared two hours ago
+// with a one hour deadline, in transactions of 50,000 runs; every action is
+// acked on time except one in missingEvery (the run's incident), so 1/missingEvery
+// of the runs has a missing finding.
+func fillLedger(b *testing.B, pool *pgxpool.Pool, runs, missingEvery int) {
+	ctx := context.Background()
+	const chunk = 50_000
+	for done := 0; done < runs; done += chunk {
+		n := min(chunk, runs-done)
+		_, err := pool.Exec(ctx, `
+			WITH r AS (SELECT g, gen_random_uuid() AS id FROM generate_series(1, $1) g),
+			e AS (
+				INSERT INTO rac.expectations (run_id, action_id, declared_at, deadline_ms, deadline_at)
+				SELECT r.id, c.id, now() - interval '2 hours', 3600000, now() - interval '1 hour'
+				FROM r CROSS JOIN rac.contract_actions c
+				RETURNING run_id, action_id, declared_at
+			)
+			INSERT INTO rac.acks (run_id, action_id, acked_at, result_id, idempotency_key)
+			SELECT e.run_id, e.action_id, e.declared_at + interval '1 minute',
+			       'res-' || left(e.run_id::text, 8), e.action_id || ':' || left(e.run_id::text, 8)
+			FROM e JOIN r ON r.id = e.run_id
+			WHERE NOT (e.action_id = 1 AND r.g % $2 = 0)`, n, missingEvery)
+		require.NoError(b, err)
+	}
+	for _, t := range []string{"rac.expectations", "rac.acks"} {
+		_, err := pool.Exec(ctx, "VACUUM ANALYZE "+t)
+		require.NoError(b, err)
+	}
+}
+
+// peakHeap samples the Go heap until stop is called and returns the peak.
+func peakHeap() (stop func() uint64) {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapAlloc > peak.Load() {
+				peak.Store(m.HeapAlloc)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
+}
+
+// BenchmarkReconcile measures, on one ledger of RAC_BENCH_RUNS runs:
+// the bare anti-join that finds the missing expectations (the baseline),
+// a full-backlog pass that records every finding and verdict change, a
+// pass over a window of 10,000 new runs, and an idle pass. Run with
+// -benchtime=1x; each figure is measured once per invocation.
+func BenchmarkReconcile(b *testing.B) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(b)
+	runs := benchRuns(b)
+	start := time.Now()
+	fillLedger(b, pool, runs, 100)
+	b.Logf("filled %d runs (%d expectations) in %v", runs, 5*runs, time.Since(start).Round(time.Millisecond))
+
+	for b.Loop() {
+		// Baseline: the bare set difference, best of three.
+		var missing int
+		baseline := time.Duration(1<<63 - 1)
+		for range 3 {
+			t0 := time.Now()
+			require.NoError(b, pool.QueryRow(ctx, `
+				SELECT count(*) FROM rac.expectations e
+				WHERE NOT EXISTS (
+					SELECT 1 FROM rac.acks a
+					WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id)`).Scan(&missing))
+			baseline = min(baseline, time.Since(t0))
+		}
+
+		rec, err := reconciler.New(pool, reconciler.Options{Name: "bench"})
+		require.NoError(b, err)
+		stopHeap := peakHeap()
+		runtime.GC()
+		t0 := time.Now()
+		full, err := rec.RunOnce(ctx)
+		fullTime := time.Since(t0)
+		peak := stopHeap()
+		require.NoError(b, err)
+		require.Equal(b, missing, full.CandidateRuns, "every run with a missing action, and no other")
+		require.Equal(b, missing, full.FindingsByKind["missing"])
+
+		// A window of 10,000 new runs in a ledger this size.
+		fillLedger(b, pool, 10_000, 100)
+		t0 = time.Now()
+		window, err := rec.RunOnce(ctx)
+		windowTime := time.Since(t0)
+		require.NoError(b, err)
+
+		t0 = time.Now()
+		idle, err := rec.RunOnce(ctx)
+		idleTime := time.Since(t0)
+		require.NoError(b, err)
+
+		b.ReportMetric(baseline.Seconds(), "antijoin-s")
+		b.ReportMetric(fullTime.Seconds(), "fullpass-s")
+		b.ReportMetric(fullTime.Seconds()/baseline.Seconds(), "fullpass/antijoin")
+		b.ReportMetric(windowTime.Seconds(), "window10k-s")
+		b.ReportMetric(float64(window.CandidateRuns), "window-candidates")
+		b.ReportMetric(idleTime.Seconds(), "idle-s")
+		b.ReportMetric(float64(idle.CandidateRuns), "idle-candidates")
+		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+		b.Logf("%s", fmt.Sprintf("runs=%d missing=%d baseline=%v full=%v (%d batches, %d findings, %d verdicts) window=%v (%d runs) idle=%v (%d runs) peak heap=%.1f MiB",
+			runs, missing, baseline.Round(time.Millisecond), fullTime.Round(time.Millisecond), full.Batches, full.FindingsRecorded,
+			full.VerdictsRecorded, windowTime.Round(time.Millisecond), window.CandidateRuns, idleTime.Round(time.Millisecond),
+			idle.CandidateRuns, float64(peak)/(1<<20)))
+	}
+}
