@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/peterldowns/pgtestdb"
+
+	"github.com/racledger/racledger/internal/migrate"
 )
 
 // PoolMaxConns is the size of the pools NewPool returns: enough for tests
@@ -30,6 +33,76 @@ func Main(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
 	}
 	os.Exit(code)
+}
+
+// MainWithDatabase is Main for packages whose Examples need a database
+// (an Example has no *testing.T to ask for one): it creates one database
+// with every migration applied before the tests run, hands it to use, and
+// drops it after them.
+func MainWithDatabase(m *testing.M, use func(Database)) {
+	code := func() int {
+		db, drop, err := sharedDatabase(context.Background())
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+			return 1
+		}
+		defer drop()
+		use(db)
+		return m.Run()
+	}()
+	if err := stopServer(); err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// sharedDatabase creates a migrated database outside any test and returns
+// a function that drops it.
+func sharedDatabase(ctx context.Context) (Database, func(), error) {
+	findServer()
+	if discoverErr != nil {
+		return Database{}, nil, discoverErr
+	}
+	base, err := pgx.Connect(ctx, formatURL(current.conf))
+	if err != nil {
+		return Database{}, nil, fmt.Errorf("connect to %s: %w", current.source, err)
+	}
+	defer base.Close(ctx)
+	var suffix int64
+	if err := base.QueryRow(ctx, `SELECT (random() * 1e12)::bigint`).Scan(&suffix); err != nil {
+		return Database{}, nil, fmt.Errorf("name shared database: %w", err)
+	}
+	name := fmt.Sprintf("rac_shared_%d", suffix)
+	if _, err := base.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+		return Database{}, nil, fmt.Errorf("create shared database: %w", err)
+	}
+	conf := current.conf
+	conf.Database = name
+	db := Database{Name: name, URL: formatURL(conf), admin: formatURL(conf)}
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, formatURL(current.conf))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: drop %s: %v\n", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP DATABASE `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: drop %s: %v\n", name, err)
+		}
+	}
+	pool, err := pgxpool.New(ctx, db.URL)
+	if err != nil {
+		drop()
+		return Database{}, nil, fmt.Errorf("open shared database: %w", err)
+	}
+	defer pool.Close()
+	if err := migrate.Up(ctx, pool, nil); err != nil {
+		drop()
+		return Database{}, nil, fmt.Errorf("migrate shared database: %w", err)
+	}
+	return db, drop, nil
 }
 
 // Database is a fresh database created for one test.

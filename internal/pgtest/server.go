@@ -62,13 +62,7 @@ var (
 // t if there is none.
 func serverFor(t testing.TB) *server {
 	t.Helper()
-	first := false
-	discoverOnce.Do(func() {
-		first = true
-		started := time.Now()
-		current, discoverErr = discover(context.Background())
-		discoverTook = time.Since(started)
-	})
+	first := findServer()
 	if discoverErr != nil {
 		t.Fatalf("%v", discoverErr)
 	}
@@ -77,6 +71,18 @@ func serverFor(t testing.TB) *server {
 			current.source, current.version, discoverTook.Round(time.Millisecond))
 	}
 	return current
+}
+
+// findServer discovers the binary's server once; it reports whether this
+// call did the discovering.
+func findServer() (first bool) {
+	discoverOnce.Do(func() {
+		first = true
+		started := time.Now()
+		current, discoverErr = discover(context.Background())
+		discoverTook = time.Since(started)
+	})
+	return first
 }
 
 // stopServer stops the server pgtest started, if any.
