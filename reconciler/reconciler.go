@@ -234,8 +234,7 @@ func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
 			break
 		}
 	}
-	r.afterPass(ctx, &sum)
-	return sum, nil
+	return sum, r.afterPass(ctx, &sum)
 }
 
 // batchParams builds a ReconcileBatch call for the given candidates.
@@ -357,27 +356,27 @@ func (r *Reconciler) account(sum *Summary, row db.ReconcileBatchRow) {
 }
 
 // afterPass reads the open findings and the horizon holder for the
-// summary, the gauges and the operator's log. Failures here only log:
-// the pass itself is recorded.
-func (r *Reconciler) afterPass(ctx context.Context, sum *Summary) {
+// summary, the gauges and the operator's log. Callers decide exit codes
+// from the open findings, so failing to count them fails the pass; the
+// horizon holder is only logged (pg_stat_activity may be restricted).
+func (r *Reconciler) afterPass(ctx context.Context, sum *Summary) error {
 	open, err := queries.OpenFindingsByKind(ctx, r.pool)
 	if err != nil {
-		r.logger.WarnContext(ctx, "reconciler: count open findings", slog.Any("error", err))
-	} else {
-		r.metrics.open.Reset()
-		for _, o := range open {
-			sum.OpenFindings[o.Kind] = int(o.Findings)
-			r.metrics.open.WithLabelValues(o.Kind).Set(float64(o.Findings))
-		}
+		return fmt.Errorf("reconciler: count open findings: %w", err)
+	}
+	r.metrics.open.Reset()
+	for _, o := range open {
+		sum.OpenFindings[o.Kind] = int(o.Findings)
+		r.metrics.open.WithLabelValues(o.Kind).Set(float64(o.Findings))
 	}
 	holders, err := queries.HorizonHolder(ctx, r.pool)
 	if err != nil {
 		r.logger.WarnContext(ctx, "reconciler: read horizon holder", slog.Any("error", err))
-		return
+		return nil
 	}
 	r.metrics.lag.Set(0)
 	if len(holders) == 0 {
-		return
+		return nil
 	}
 	h := holders[0]
 	sum.HorizonLag = time.Duration(h.AgeSeconds * float64(time.Second))
@@ -391,6 +390,7 @@ func (r *Reconciler) afterPass(ctx context.Context, sum *Summary) {
 			slog.Int("pid", int(pid)), slog.String("state", h.State), slog.String("application_name", h.ApplicationName),
 			slog.Duration("age", sum.HorizonLag.Truncate(time.Second)))
 	}
+	return nil
 }
 
 // Run runs a pass at once and then every interval until ctx is done. A
