@@ -17,6 +17,63 @@ WITH input AS (
     SELECT unnest($1::smallint[]) AS action_id,
            unnest($2::bigint[]) AS deadline_ms
 ),
+prior AS (
+    SELECT EXISTS (
+        SELECT 1 FROM rac.expectations e WHERE e.run_id = $3 AND e.tenant_id = $4
+    ) AS declared
+),
+clock AS (
+    SELECT clock_timestamp() AS now
+),
+inserted AS (
+    INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by)
+    SELECT $4, $3, i.action_id, i.deadline_ms,
+           clock.now, clock.now + i.deadline_ms * interval '1 millisecond', $5
+    FROM input i, clock, prior
+    WHERE NOT prior.declared
+    ON CONFLICT (tenant_id, run_id, action_id) DO NOTHING
+    RETURNING 1
+)
+SELECT prior.declared, (SELECT count(*) FROM inserted)::int AS inserted
+FROM prior
+`
+
+type ExpectationsInsertParams struct {
+	ActionIds  []int16
+	DeadlineMs []int64
+	RunID      uuid.UUID
+	TenantID   int16
+	DeclaredBy *string
+}
+
+type ExpectationsInsertRow struct {
+	Declared bool
+	Inserted int32
+}
+
+// Declares every expectation of one run in one statement, when the run has
+// none yet (the common case: one index probe, no per-row check). When the
+// run was declared before, nothing is written and declared is true: the
+// caller then uses ExpectationsRedeclare. declared_at and deadline_at come
+// from one reading of the database clock.
+func (q *Queries) ExpectationsInsert(ctx context.Context, db DBTX, arg ExpectationsInsertParams) (ExpectationsInsertRow, error) {
+	row := db.QueryRow(ctx, expectationsInsert,
+		arg.ActionIds,
+		arg.DeadlineMs,
+		arg.RunID,
+		arg.TenantID,
+		arg.DeclaredBy,
+	)
+	var i ExpectationsInsertRow
+	err := row.Scan(&i.Declared, &i.Inserted)
+	return i, err
+}
+
+const expectationsRedeclare = `-- name: ExpectationsRedeclare :one
+WITH input AS (
+    SELECT unnest($1::smallint[]) AS action_id,
+           unnest($2::bigint[]) AS deadline_ms
+),
 conflicts AS (
     SELECT coalesce(array_agg(i.action_id ORDER BY i.action_id), '{}')::smallint[] AS action_ids
     FROM input i
@@ -41,7 +98,7 @@ SELECT (SELECT count(*) FROM inserted)::int AS inserted,
 FROM conflicts
 `
 
-type ExpectationsInsertParams struct {
+type ExpectationsRedeclareParams struct {
 	ActionIds  []int16
 	DeadlineMs []int64
 	TenantID   int16
@@ -49,25 +106,24 @@ type ExpectationsInsertParams struct {
 	DeclaredBy *string
 }
 
-type ExpectationsInsertRow struct {
+type ExpectationsRedeclareRow struct {
 	Inserted             int32
 	ConflictingActionIds []int16
 }
 
-// Declares every expectation of one run in one statement. An expectation
+// Declares expectations of a run that has some already. An expectation
 // already declared with the same deadline is a no-op; when any of them was
 // declared before with a different deadline, nothing is written and the
 // conflicting action ids are returned, so the batch is all or nothing.
-// declared_at and deadline_at come from one reading of the database clock.
-func (q *Queries) ExpectationsInsert(ctx context.Context, db DBTX, arg ExpectationsInsertParams) (ExpectationsInsertRow, error) {
-	row := db.QueryRow(ctx, expectationsInsert,
+func (q *Queries) ExpectationsRedeclare(ctx context.Context, db DBTX, arg ExpectationsRedeclareParams) (ExpectationsRedeclareRow, error) {
+	row := db.QueryRow(ctx, expectationsRedeclare,
 		arg.ActionIds,
 		arg.DeadlineMs,
 		arg.TenantID,
 		arg.RunID,
 		arg.DeclaredBy,
 	)
-	var i ExpectationsInsertRow
+	var i ExpectationsRedeclareRow
 	err := row.Scan(&i.Inserted, &i.ConflictingActionIds)
 	return i, err
 }

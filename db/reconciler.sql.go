@@ -12,14 +12,17 @@ import (
 	"github.com/google/uuid"
 )
 
-const batchUseCustomPlans = `-- name: BatchUseCustomPlans :exec
-SELECT set_config('plan_cache_mode', 'force_custom_plan', true)
+const batchSettings = `-- name: BatchSettings :exec
+SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
+       set_config('work_mem', '64MB', true)
 `
 
-// A batch's plan depends on how dense its runs are; plan each one with its
-// real parameters rather than a cached generic plan.
-func (q *Queries) BatchUseCustomPlans(ctx context.Context, db DBTX) error {
-	_, err := db.Exec(ctx, batchUseCustomPlans)
+// For the batch's transaction only: plan it with its real parameters (its
+// plan depends on how dense its runs are) rather than a cached generic
+// plan, and give its sorts and hashes room (a batch handles tens of
+// thousands of rows).
+func (q *Queries) BatchSettings(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, batchSettings)
 	return err
 }
 
@@ -125,6 +128,7 @@ FROM (
           WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id
             AND a.error IS NULL AND a.acked_at <= e.deadline_at + $5::bigint * interval '1 millisecond')
     UNION ALL
+    -- An ack of the window for no expectation: drift (an anti-join).
     SELECT a.run_id, a.tenant_id
     FROM rac.acks a
     WHERE $1::bigint < $2::bigint
@@ -134,12 +138,18 @@ FROM (
           SELECT 1 FROM rac.expectations e
           WHERE e.run_id = a.run_id AND e.tenant_id = a.tenant_id AND e.action_id = a.action_id)
     UNION ALL
+    -- An ack of the window for an expectation declared before the window:
+    -- it may complete, fail or resolve what an earlier pass recorded or
+    -- left pending. (None exists before the first pass.)
     SELECT a.run_id, a.tenant_id
     FROM rac.acks a
-    WHERE $1::bigint < $2::bigint
+    JOIN rac.expectations e
+      ON e.run_id = a.run_id AND e.tenant_id = a.tenant_id AND e.action_id = a.action_id
+    WHERE $1::bigint > 0
+      AND $1::bigint < $2::bigint
       AND a.tx_id >= $1::bigint AND a.tx_id < $2::bigint
       AND (a.run_id, a.tenant_id) > ($3::uuid, $4::smallint)
-      AND EXISTS (SELECT 1 FROM rac.run_verdicts v WHERE v.run_id = a.run_id AND v.tenant_id = a.tenant_id)
+      AND e.tx_id < $1::bigint
 ) x
 GROUP BY x.run_id, x.tenant_id
 ORDER BY x.run_id, x.tenant_id
@@ -165,13 +175,13 @@ type PassCandidatesRow struct {
 // The runs a pass must reconcile, in (run, tenant) order after the given
 // key, at most page_size of them: runs with an expectation written in the
 // tx window [horizon_from, horizon_to) or whose deadline fell in
-// (deadline_from, deadline_to] that has no on-time success ack; runs with an
-// ack written in the tx window for no expectation (drift); and runs with an
-// ack written in the tx window whose verdict was recorded before (it may
-// resolve a finding or change the verdict). Every other run the windows
-// touched is clean and stays clean, so it costs no write. Each arm is an
-// anti- or semi-join; an empty window's arms are removed from the plan by
-// their constant-false condition, so an idle pass scans nothing.
+// (deadline_from, deadline_to] that has no on-time success ack (an
+// anti-join), and runs with an ack written in the tx window for no
+// expectation (drift) or for an expectation declared before the window
+// (which an earlier pass saw pending, missing or failed). Every other run
+// the windows touched was declared and acked on time within the window: it
+// is clean and costs no write. An empty window's arms are removed from the
+// plan by their constant-false condition, so an idle pass scans nothing.
 func (q *Queries) PassCandidates(ctx context.Context, db DBTX, arg PassCandidatesParams) ([]PassCandidatesRow, error) {
 	rows, err := db.Query(ctx, passCandidates,
 		arg.HorizonFrom,

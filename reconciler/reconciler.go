@@ -193,6 +193,7 @@ func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
 		if err := ctx.Err(); err != nil {
 			return sum, fmt.Errorf("reconciler: pass stopped after %d batches: %w", sum.Batches, err)
 		}
+		pageStart := time.Now()
 		page, err := queries.PassCandidates(ctx, r.pool, db.PassCandidatesParams{
 			HorizonFrom:  w.horizonFrom,
 			HorizonTo:    w.horizonTo,
@@ -206,6 +207,8 @@ func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
 		if err != nil {
 			return sum, fmt.Errorf("reconciler: find candidates: %w", err)
 		}
+		r.logger.DebugContext(ctx, "reconciler: candidates read", slog.Int("runs", len(page)),
+			slog.Duration("took", time.Since(pageStart)))
 		lastPage := len(page) < r.pageSize
 		for {
 			n := min(len(page), r.batchSize)
@@ -222,6 +225,8 @@ func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
 				return sum, err
 			}
 			r.account(&sum, row)
+			r.logger.DebugContext(ctx, "reconciler: batch recorded", slog.Int("batch", int(params.Batch)),
+				slog.Int("runs", n), slog.Int("findings", int(row.FindingsRecorded)), slog.Duration("took", time.Since(started)))
 			started = time.Now()
 			if n > 0 {
 				after = batch[n-1]
@@ -272,7 +277,7 @@ func (r *Reconciler) batchParams(passID uuid.UUID, w passWindow, finalizeID int1
 func (r *Reconciler) reconcileBatch(ctx context.Context, p db.ReconcileBatchParams) (db.ReconcileBatchRow, error) {
 	var row db.ReconcileBatchRow
 	err := r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		if err := queries.BatchUseCustomPlans(ctx, tx); err != nil {
+		if err := queries.BatchSettings(ctx, tx); err != nil {
 			return err
 		}
 		var err error
