@@ -157,7 +157,7 @@ func (l *Ledger) Expect(ctx context.Context, dbtx DBTX, runID uuid.UUID, exps ..
 	if l.declaredBy != "" {
 		declaredBy = &l.declaredBy
 	}
-	row, err := queries.ExpectationsInsert(ctx, dbtx, db.ExpectationsInsertParams{
+	first, err := queries.ExpectationsInsert(ctx, dbtx, db.ExpectationsInsertParams{
 		ActionIds:  actionIDs,
 		DeadlineMs: deadlines,
 		TenantID:   tenantID,
@@ -166,6 +166,24 @@ func (l *Ledger) Expect(ctx context.Context, dbtx DBTX, runID uuid.UUID, exps ..
 	})
 	if err != nil {
 		return fmt.Errorf("rac: insert expectations for run %s: %w", runID, err)
+	}
+	l.metrics.expectations.Add(float64(first.Inserted))
+	if !first.Declared && int(first.Inserted) == len(exps) {
+		return nil
+	}
+	// The run was declared before (or a concurrent transaction declared
+	// some of these first): compare with what is stored. In that race the
+	// rows this call did insert stay, so only then can a conflict leave
+	// part of the batch written.
+	row, err := queries.ExpectationsRedeclare(ctx, dbtx, db.ExpectationsRedeclareParams{
+		ActionIds:  actionIDs,
+		DeadlineMs: deadlines,
+		TenantID:   tenantID,
+		RunID:      runID,
+		DeclaredBy: declaredBy,
+	})
+	if err != nil {
+		return fmt.Errorf("rac: redeclare expectations for run %s: %w", runID, err)
 	}
 	if len(row.ConflictingActionIds) > 0 {
 		cerr := &ConflictError{RunID: runID}
