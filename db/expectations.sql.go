@@ -11,62 +11,44 @@ import (
 	"github.com/google/uuid"
 )
 
-const expectationsInsert = `-- name: ExpectationsInsert :one
-WITH input AS (
+const expectationsInsert = `-- name: ExpectationsInsert :execrows
+INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by)
+SELECT $1, $2, i.action_id, i.deadline_ms,
+       c.now, c.now + i.deadline_ms * interval '1 millisecond', $3
+FROM (
     -- Set-returning functions in one select list advance in lockstep.
-    SELECT unnest($1::smallint[]) AS action_id,
-           unnest($2::bigint[]) AS deadline_ms
-),
-prior AS (
-    SELECT EXISTS (
-        SELECT 1 FROM rac.expectations e WHERE e.run_id = $3 AND e.tenant_id = $4
-    ) AS declared
-),
-clock AS (
-    SELECT clock_timestamp() AS now
-),
-inserted AS (
-    INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by)
-    SELECT $4, $3, i.action_id, i.deadline_ms,
-           clock.now, clock.now + i.deadline_ms * interval '1 millisecond', $5
-    FROM input i, clock, prior
-    WHERE NOT prior.declared
-    ON CONFLICT (tenant_id, run_id, action_id) DO NOTHING
-    RETURNING 1
-)
-SELECT prior.declared, (SELECT count(*) FROM inserted)::int AS inserted
-FROM prior
+    SELECT unnest($4::smallint[]) AS action_id, unnest($5::bigint[]) AS deadline_ms
+) i,
+(SELECT clock_timestamp() AS now) c
+WHERE NOT EXISTS (SELECT 1 FROM rac.expectations e WHERE e.run_id = $2 AND e.tenant_id = $1)
+ON CONFLICT (tenant_id, run_id, action_id) DO NOTHING
 `
 
 type ExpectationsInsertParams struct {
+	TenantID   int16
+	RunID      uuid.UUID
+	DeclaredBy *string
 	ActionIds  []int16
 	DeadlineMs []int64
-	RunID      uuid.UUID
-	TenantID   int16
-	DeclaredBy *string
 }
 
-type ExpectationsInsertRow struct {
-	Declared bool
-	Inserted int32
-}
-
-// Declares every expectation of one run in one statement, when the run has
-// none yet (the common case: one index probe, no per-row check). When the
-// run was declared before, nothing is written and declared is true: the
+// Declares every expectation of one run in one statement when the run has
+// none yet (the common case: one index probe, no per-row check) and
+// returns how many it wrote. 0 means the run was declared before: the
 // caller then uses ExpectationsRedeclare. declared_at and deadline_at come
 // from one reading of the database clock.
-func (q *Queries) ExpectationsInsert(ctx context.Context, db DBTX, arg ExpectationsInsertParams) (ExpectationsInsertRow, error) {
-	row := db.QueryRow(ctx, expectationsInsert,
+func (q *Queries) ExpectationsInsert(ctx context.Context, db DBTX, arg ExpectationsInsertParams) (int64, error) {
+	result, err := db.Exec(ctx, expectationsInsert,
+		arg.TenantID,
+		arg.RunID,
+		arg.DeclaredBy,
 		arg.ActionIds,
 		arg.DeadlineMs,
-		arg.RunID,
-		arg.TenantID,
-		arg.DeclaredBy,
 	)
-	var i ExpectationsInsertRow
-	err := row.Scan(&i.Declared, &i.Inserted)
-	return i, err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const expectationsRedeclare = `-- name: ExpectationsRedeclare :one

@@ -157,7 +157,7 @@ func (l *Ledger) Expect(ctx context.Context, dbtx DBTX, runID uuid.UUID, exps ..
 	if l.declaredBy != "" {
 		declaredBy = &l.declaredBy
 	}
-	first, err := queries.ExpectationsInsert(ctx, dbtx, db.ExpectationsInsertParams{
+	inserted, err := queries.ExpectationsInsert(ctx, dbtx, db.ExpectationsInsertParams{
 		ActionIds:  actionIDs,
 		DeadlineMs: deadlines,
 		TenantID:   tenantID,
@@ -167,8 +167,8 @@ func (l *Ledger) Expect(ctx context.Context, dbtx DBTX, runID uuid.UUID, exps ..
 	if err != nil {
 		return fmt.Errorf("rac: insert expectations for run %s: %w", runID, err)
 	}
-	l.metrics.expectations.Add(float64(first.Inserted))
-	if !first.Declared && int(first.Inserted) == len(exps) {
+	l.metrics.expectations.Add(float64(inserted))
+	if int(inserted) == len(exps) {
 		return nil
 	}
 	// The run was declared before (or a concurrent transaction declared

@@ -1,33 +1,19 @@
--- name: ExpectationsInsert :one
--- Declares every expectation of one run in one statement, when the run has
--- none yet (the common case: one index probe, no per-row check). When the
--- run was declared before, nothing is written and declared is true: the
+-- name: ExpectationsInsert :execrows
+-- Declares every expectation of one run in one statement when the run has
+-- none yet (the common case: one index probe, no per-row check) and
+-- returns how many it wrote. 0 means the run was declared before: the
 -- caller then uses ExpectationsRedeclare. declared_at and deadline_at come
 -- from one reading of the database clock.
-WITH input AS (
+INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by)
+SELECT @tenant_id, @run_id, i.action_id, i.deadline_ms,
+       c.now, c.now + i.deadline_ms * interval '1 millisecond', sqlc.narg(declared_by)
+FROM (
     -- Set-returning functions in one select list advance in lockstep.
-    SELECT unnest(@action_ids::smallint[]) AS action_id,
-           unnest(@deadline_ms::bigint[]) AS deadline_ms
-),
-prior AS (
-    SELECT EXISTS (
-        SELECT 1 FROM rac.expectations e WHERE e.run_id = @run_id AND e.tenant_id = @tenant_id
-    ) AS declared
-),
-clock AS (
-    SELECT clock_timestamp() AS now
-),
-inserted AS (
-    INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by)
-    SELECT @tenant_id, @run_id, i.action_id, i.deadline_ms,
-           clock.now, clock.now + i.deadline_ms * interval '1 millisecond', sqlc.narg(declared_by)
-    FROM input i, clock, prior
-    WHERE NOT prior.declared
-    ON CONFLICT (tenant_id, run_id, action_id) DO NOTHING
-    RETURNING 1
-)
-SELECT prior.declared, (SELECT count(*) FROM inserted)::int AS inserted
-FROM prior;
+    SELECT unnest(@action_ids::smallint[]) AS action_id, unnest(@deadline_ms::bigint[]) AS deadline_ms
+) i,
+(SELECT clock_timestamp() AS now) c
+WHERE NOT EXISTS (SELECT 1 FROM rac.expectations e WHERE e.run_id = @run_id AND e.tenant_id = @tenant_id)
+ON CONFLICT (tenant_id, run_id, action_id) DO NOTHING;
 
 -- name: ExpectationsRedeclare :one
 -- Declares expectations of a run that has some already. An expectation
