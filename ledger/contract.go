@@ -65,7 +65,10 @@ type Ack struct {
 	Error string
 	// IdempotencyKey makes retries safe: the same key again for the same
 	// run, domain and action writes nothing. "" means the ack is never
-	// deduplicated.
+	// deduplicated. The key is already scoped to the tenant, run, domain
+	// and action, so do not repeat them in it: the domain's record id is a
+	// natural key, and every byte of key is stored twice (row and unique
+	// index).
 	IdempotencyKey string
 	// Metadata is an optional JSON object or value stored with the ack.
 	Metadata json.RawMessage

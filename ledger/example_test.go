@@ -46,7 +46,7 @@ func Example() {
 			Domain:         ledger.Incidents,
 			Action:         ledger.CreateIncident,
 			ResultID:       "inc-42",
-			IdempotencyKey: "incident:" + runID.String(),
+			IdempotencyKey: "inc-42", // scoped to this run and action already
 		})
 	})
 	if err != nil {
