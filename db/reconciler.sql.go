@@ -14,7 +14,8 @@ import (
 
 const batchSettings = `-- name: BatchSettings :exec
 SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
-       set_config('work_mem', '64MB', true)
+       set_config('work_mem', '64MB', true),
+       set_config('jit', 'off', true)
 `
 
 // For the batch's transaction only: plan it with its real parameters (its
@@ -23,6 +24,21 @@ SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
 // thousands of rows).
 func (q *Queries) BatchSettings(ctx context.Context, db DBTX) error {
 	_, err := db.Exec(ctx, batchSettings)
+	return err
+}
+
+const candidateSettings = `-- name: CandidateSettings :exec
+SELECT set_config('jit', 'off', true),
+       set_config('random_page_cost', '1.1', true)
+`
+
+// For the candidate statement's read-only transaction only: no JIT (its
+// compile time, ~150 ms, exceeds what it saves on a window's rows), and
+// random index probes priced as the cached, hot ledger indexes they are, so
+// a window of a few thousand runs is checked by unique-index probes rather
+// than by hashing a whole table.
+func (q *Queries) CandidateSettings(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, candidateSettings)
 	return err
 }
 

@@ -139,19 +139,15 @@ func (l *Ledger) Expect(ctx context.Context, dbtx DBTX, runID uuid.UUID, exps ..
 	if !l.enabled {
 		return nil
 	}
-	tenantID, err := l.catalog.tenantID(ctx, dbtx, l.tenant)
-	if err != nil {
-		return l.refused(ctx, err)
-	}
 	keys := make([]actionKey, len(exps))
 	deadlines := make([]int64, len(exps))
 	for i, e := range exps {
 		keys[i] = actionKey{e.Domain, e.Action}
 		deadlines[i] = e.Deadline.Milliseconds()
 	}
-	actionIDs, err := l.catalog.actionIDs(ctx, dbtx, "expectation", keys)
+	tenantID, actionIDs, err := l.resolve(ctx, dbtx, "expectation", keys)
 	if err != nil {
-		return l.refused(ctx, err)
+		return err
 	}
 	var declaredBy *string
 	if l.declaredBy != "" {
@@ -215,17 +211,13 @@ func (l *Ledger) Ack(ctx context.Context, dbtx DBTX, acks ...Ack) error {
 	if !l.enabled {
 		return nil
 	}
-	tenantID, err := l.catalog.tenantID(ctx, dbtx, l.tenant)
-	if err != nil {
-		return l.refused(ctx, err)
-	}
 	keys := make([]actionKey, len(acks))
 	for i, a := range acks {
 		keys[i] = actionKey{a.Domain, a.Action}
 	}
-	actionIDs, err := l.catalog.actionIDs(ctx, dbtx, "ack", keys)
+	tenantID, actionIDs, err := l.resolve(ctx, dbtx, "ack", keys)
 	if err != nil {
-		return l.refused(ctx, err)
+		return err
 	}
 	if len(acks) == 1 {
 		return l.ackOne(ctx, dbtx, tenantID, actionIDs[0], acks[0])
@@ -313,6 +305,20 @@ func RegisterTenant(ctx context.Context, dbtx DBTX, name string) error {
 		return fmt.Errorf("rac: register tenant %s: %w", name, err)
 	}
 	return nil
+}
+
+// resolve turns the Ledger's tenant and the given (domain, action) pairs
+// into their catalog ids, refusing unknown ones before any write.
+func (l *Ledger) resolve(ctx context.Context, dbtx DBTX, item string, keys []actionKey) (int16, []int16, error) {
+	tenantID, err := l.catalog.tenantID(ctx, dbtx, l.tenant)
+	if err != nil {
+		return 0, nil, l.refused(ctx, err)
+	}
+	actionIDs, err := l.catalog.actionIDs(ctx, dbtx, item, keys)
+	if err != nil {
+		return 0, nil, l.refused(ctx, err)
+	}
+	return tenantID, actionIDs, nil
 }
 
 // ready returns the error that stops any write before validation: a

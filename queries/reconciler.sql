@@ -76,6 +76,15 @@ GROUP BY x.run_id, x.tenant_id
 ORDER BY x.run_id, x.tenant_id
 LIMIT sqlc.arg(page_size)::int;
 
+-- name: CandidateSettings :exec
+-- For the candidate statement's read-only transaction only: no JIT (its
+-- compile time, ~150 ms, exceeds what it saves on a window's rows), and
+-- random index probes priced as the cached, hot ledger indexes they are, so
+-- a window of a few thousand runs is checked by unique-index probes rather
+-- than by hashing a whole table.
+SELECT set_config('jit', 'off', true),
+       set_config('random_page_cost', '1.1', true);
+
 -- name: ReconcileBatch :one
 -- Reconciles a batch of runs as of as_of in one statement: computes the
 -- status of every (run, domain, action) of the batch (rac.action_state),
@@ -266,7 +275,8 @@ FROM pass;
 -- plan, and give its sorts and hashes room (a batch handles tens of
 -- thousands of rows).
 SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
-       set_config('work_mem', '64MB', true);
+       set_config('work_mem', '64MB', true),
+       set_config('jit', 'off', true);
 
 -- name: HorizonHolder :many
 -- The oldest transaction that holds an xid: it pins the horizon, so rows

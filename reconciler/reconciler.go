@@ -194,7 +194,7 @@ func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
 			return sum, fmt.Errorf("reconciler: pass stopped after %d batches: %w", sum.Batches, err)
 		}
 		pageStart := time.Now()
-		page, err := queries.PassCandidates(ctx, r.pool, db.PassCandidatesParams{
+		page, err := r.candidates(ctx, db.PassCandidatesParams{
 			HorizonFrom:  w.horizonFrom,
 			HorizonTo:    w.horizonTo,
 			DeadlineFrom: w.deadlineFrom,
@@ -205,7 +205,7 @@ func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
 			PageSize:     int32(r.pageSize),
 		})
 		if err != nil {
-			return sum, fmt.Errorf("reconciler: find candidates: %w", err)
+			return sum, err
 		}
 		r.logger.DebugContext(ctx, "reconciler: candidates read", slog.Int("runs", len(page)),
 			slog.Duration("took", time.Since(pageStart)))
@@ -240,6 +240,24 @@ func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
 		}
 	}
 	return sum, r.afterPass(ctx, &sum)
+}
+
+// candidates reads one page of the pass's candidate runs in a read-only
+// transaction with the settings its plan needs.
+func (r *Reconciler) candidates(ctx context.Context, p db.PassCandidatesParams) ([]db.PassCandidatesRow, error) {
+	var page []db.PassCandidatesRow
+	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := queries.CandidateSettings(ctx, tx); err != nil {
+			return err
+		}
+		var err error
+		page, err = queries.PassCandidates(ctx, tx, p)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reconciler: find candidates: %w", err)
+	}
+	return page, nil
 }
 
 // batchParams builds a ReconcileBatch call for the given candidates.
