@@ -197,35 +197,49 @@ func readReport(ctx context.Context, pool *pgxpool.Pool, filter reportFilter, si
 	return rep, nil
 }
 
-// readVerdicts fills the verdict counts and, with a run selected, that
+// readVerdicts fills the verdict counts (counted by the database, so a
+// ledger of any size costs no memory here) and, with a run selected, that
 // run's verdicts.
 func readVerdicts(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) error {
 	for _, v := range []string{reconciler.VerdictClean, reconciler.VerdictPending, reconciler.VerdictViolated} {
 		rep.Verdicts[v] = 0
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT tenant_id, run_id, verdict, recorded_at
+		SELECT verdict, count(*)::int
 		FROM rac.run_status
-		WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::uuid IS NULL OR run_id = $2)`,
+		WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::uuid IS NULL OR run_id = $2)
+		GROUP BY verdict`,
+		tenant, rep.Filter.RunID)
+	if err != nil {
+		return fmt.Errorf("count run verdicts: %w", err)
+	}
+	var (
+		verdict string
+		n       int
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&verdict, &n}, func() error {
+		rep.Verdicts[verdict] = n
+		return nil
+	}); err != nil {
+		return fmt.Errorf("count run verdicts: %w", err)
+	}
+	if rep.Filter.RunID == nil {
+		return nil
+	}
+	rep.Run = &selectedRun{RunID: *rep.Filter.RunID, Verdicts: []runVerdict{}}
+	rows, err = tx.Query(ctx, `
+		SELECT tenant_id, verdict, recorded_at
+		FROM rac.run_status
+		WHERE ($1::text IS NULL OR tenant_id = $1) AND run_id = $2`,
 		tenant, rep.Filter.RunID)
 	if err != nil {
 		return fmt.Errorf("read run verdicts: %w", err)
 	}
-	if rep.Filter.RunID != nil {
-		rep.Run = &selectedRun{RunID: *rep.Filter.RunID, Verdicts: []runVerdict{}}
-	}
-	var (
-		v     runVerdict
-		runID uuid.UUID
-	)
-	_, err = pgx.ForEachRow(rows, []any{&v.Tenant, &runID, &v.Verdict, &v.RecordedAt}, func() error {
-		rep.Verdicts[v.Verdict]++
-		if rep.Run != nil {
-			rep.Run.Verdicts = append(rep.Run.Verdicts, v)
-		}
+	var v runVerdict
+	if _, err := pgx.ForEachRow(rows, []any{&v.Tenant, &v.Verdict, &v.RecordedAt}, func() error {
+		rep.Run.Verdicts = append(rep.Run.Verdicts, v)
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return fmt.Errorf("read run verdicts: %w", err)
 	}
 	return nil
