@@ -65,9 +65,9 @@ type Ledger struct {
 	setupErr error
 }
 
-// New returns a Ledger. A configuration problem (a malformed tenant name, a
-// metric that cannot be registered) does not panic: it is logged and
-// returned by every write, wrapped in ErrInvalid for bad names.
+// New returns a Ledger. It never panics: a malformed tenant name is logged
+// and returned by every write (wrapping ErrInvalid); metrics that cannot be
+// registered on opts.Registerer are logged and left out, and writes go on.
 func New(opts Options) *Ledger {
 	l := &Ledger{
 		logger:     opts.Logger,
@@ -87,8 +87,10 @@ func New(opts Options) *Ledger {
 			Reason: fmt.Sprintf("%q does not match %s", l.tenant, tenantPattern)}
 	}
 	m, err := newMetrics(opts.Registerer)
-	if err != nil && l.setupErr == nil {
-		l.setupErr = fmt.Errorf("rac: register metrics: %w", err)
+	if err != nil {
+		// Losing audit writes over a metric name clash would be the wrong
+		// trade: write on, uncounted, and say so.
+		l.logger.Error("ledger: metrics not registered; writes continue without them", slog.Any("error", err))
 	}
 	l.metrics = m
 	if l.setupErr != nil {

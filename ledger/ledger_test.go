@@ -505,3 +505,23 @@ func TestStandardRun(t *testing.T) {
 	require.Equal(t, []string{"incidents/create_incident", "policies/evaluate_policy", "logs/start_trace",
 		"logs/complete_trace", "orchestrator/finalize_run"}, pairs)
 }
+
+func TestMetricNameClashDoesNotStopWrites(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	reg := prometheus.NewRegistry()
+	// Someone else's collector under the ledger's metric name, with other labels.
+	require.NoError(t, reg.Register(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rac_acks_written_total", Help: "not ours"}, []string{"service"})))
+	l := ledger.New(ledger.Options{Registerer: reg})
+	run := uuid.New()
+	require.NoError(t, l.Ack(b.ctx, b.pool, ledger.Ack{RunID: run, Domain: ledger.Logs, Action: ledger.StartTrace}))
+	require.Equal(t, 1, count(t, b.pool, "rac.acks"))
+
+	// Two Ledgers on one registry share the series.
+	shared := prometheus.NewRegistry()
+	l1, l2 := ledger.New(ledger.Options{Registerer: shared}), ledger.New(ledger.Options{Registerer: shared})
+	require.NoError(t, l1.Ack(b.ctx, b.pool, ledger.Ack{RunID: run, Domain: ledger.Logs, Action: ledger.CompleteTrace}))
+	require.NoError(t, l2.Ack(b.ctx, b.pool, ledger.Ack{RunID: run, Domain: ledger.Logs, Action: ledger.CompleteTrace}))
+	require.Equal(t, 2.0, metric(t, shared, "rac_acks_written_total", map[string]string{"action": "complete_trace"}))
+}

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -63,7 +64,7 @@ func (r *Reconciler) ReconcileRun(ctx context.Context, runID uuid.UUID) (Result,
 		return nil
 	})
 	if err != nil {
-		if err == ErrRunNotFound {
+		if errors.Is(err, ErrRunNotFound) {
 			return res, fmt.Errorf("%w: %s in tenant %q", ErrRunNotFound, runID, r.tenant)
 		}
 		return res, fmt.Errorf("reconciler: reconcile run %s: %w", runID, err)
