@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io/fs"
 	"sync"
 	"testing"
 
@@ -9,6 +11,7 @@ import (
 
 	"github.com/racledger/racledger/internal/migrate"
 	"github.com/racledger/racledger/internal/pgtest"
+	"github.com/racledger/racledger/migrations"
 )
 
 // schemaState reports which of the two migrations' tables exist.
@@ -23,33 +26,49 @@ func schemaState(t *testing.T, url string) (ledgerTables, reconcilerTables bool)
 	return ledgerTables, reconcilerTables
 }
 
+// migrationCount is how many migrations the binary embeds.
+func migrationCount(t *testing.T) int {
+	t.Helper()
+	files, err := fs.Glob(migrations.FS, "*.sql")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	return len(files)
+}
+
 func TestMigrateUpDownUp(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.NewEmptyDatabase(t)
 	env := dbEnv(db.URL)
+	n := migrationCount(t)
 
 	res := rac(ctx, env, "migrate", "up")
 	require.Equal(t, exitOK, res.code, res.stderr)
-	require.Contains(t, res.stdout, "applied 2 migration(s)")
+	require.Contains(t, res.stdout, fmt.Sprintf("applied %d migration(s)", n))
 	l, r := schemaState(t, db.URL)
-	require.True(t, l && r, "up applies both migrations")
+	require.True(t, l && r, "up applies every migration")
+
+	for i := n; i > 1; i-- {
+		res = rac(ctx, env, "migrate", "down")
+		require.Equal(t, exitOK, res.code, res.stderr)
+	}
+	l, r = schemaState(t, db.URL)
+	require.True(t, l, "reversing all but the first keeps the ledger tables")
+	require.False(t, r, "reversing all but the first drops the reconciler tables")
 
 	res = rac(ctx, env, "migrate", "down")
 	require.Equal(t, exitOK, res.code, res.stderr)
 	l, r = schemaState(t, db.URL)
-	require.True(t, l, "first down keeps the ledger tables")
-	require.False(t, r, "first down drops the reconciler tables")
+	require.False(t, l || r, "reversing the first drops everything")
 
 	res = rac(ctx, env, "migrate", "down")
 	require.Equal(t, exitOK, res.code, res.stderr)
-	l, r = schemaState(t, db.URL)
-	require.False(t, l || r, "second down drops everything")
+	require.Contains(t, res.stdout, "nothing to reverse")
 
 	res = rac(ctx, env, "migrate", "up")
 	require.Equal(t, exitOK, res.code, res.stderr)
 	l, r = schemaState(t, db.URL)
-	require.True(t, l && r, "up again restores both migrations")
+	require.True(t, l && r, "up again restores every migration")
 
 	res = rac(ctx, env, "migrate", "status", "--database-url", db.URL)
 	require.Equal(t, exitOK, res.code, res.stderr)
@@ -71,7 +90,7 @@ func TestMigrateConcurrentUp(t *testing.T) {
 	applied := 0
 	for _, res := range results {
 		require.Equal(t, exitOK, res.code, res.stderr)
-		if res.stdout == "migrate up: applied 2 migration(s)\n" {
+		if res.stdout == fmt.Sprintf("migrate up: applied %d migration(s)\n", migrationCount(t)) {
 			applied++
 		}
 	}
@@ -81,7 +100,7 @@ func TestMigrateConcurrentUp(t *testing.T) {
 	var versions, seeded int
 	require.NoError(t, pool.QueryRow(ctx, `
 		SELECT count(*) FROM `+migrate.TableName+` WHERE version_id > 0 AND is_applied`).Scan(&versions))
-	require.Equal(t, 2, versions, "each migration recorded once")
+	require.Equal(t, migrationCount(t), versions, "each migration recorded once")
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM rac.contract_actions`).Scan(&seeded))
 	require.Equal(t, 5, seeded, "the catalog is seeded once")
 }
