@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // What did happen: acknowledgments written by each domain inside its own transaction. error set = failure report.
@@ -27,6 +28,24 @@ type RacAck struct {
 	Metadata       json.RawMessage
 }
 
+// Live status of every (run, domain, action), expected or acked: acked, late, failed, pending, missing or drift (rac.action_state as of clock_timestamp(), with the grace of the session setting rac.grace, an interval, default 0). expected = false marks drift; an expected row with a NULL deadline_at is an invalid contract.
+type RacActionStatus struct {
+	TenantID   string
+	RunID      uuid.UUID
+	Domain     string
+	Action     string
+	Expected   bool
+	DeclaredAt interface{}
+	DeadlineAt interface{}
+	// acked_at of the first ack without error.
+	FirstSuccessAt interface{}
+	// acked_at of the first ack with an error.
+	FirstErrorAt interface{}
+	// Number of acks (success and error) recorded for this (run, domain, action).
+	Acks   int64
+	Status string
+}
+
 // Catalog of known (domain, action) pairs; global, not per tenant.
 type RacContractAction struct {
 	ID          int16
@@ -34,6 +53,23 @@ type RacContractAction struct {
 	Action      string
 	Description string
 	CreatedAt   time.Time
+}
+
+// Per UTC day, tenant, domain and action, the statuses of rac.action_status: expected = acked_on_time + late + missing + failed + pending; drift is acked but not expected; invalid (no deadline) overlaps the statuses. completeness = acked_on_time / expected (NULL when nothing was expected). The day is the deadline's, the declaration's for an expectation without deadline, the first ack's for drift.
+type RacDailySummary struct {
+	Day          pgtype.Date
+	TenantID     string
+	Domain       string
+	Action       string
+	Expected     int64
+	AckedOnTime  int64
+	Late         int64
+	Missing      int64
+	Failed       int64
+	Pending      int64
+	Drift        int64
+	Invalid      int64
+	Completeness pgtype.Numeric
 }
 
 // What must happen in a run: one row per (tenant, run, domain, action), declared at T0 with a deadline. A NULL deadline is an invalid contract, recorded as declared.
@@ -79,6 +115,26 @@ type RacFindingResolution struct {
 	AckID            *int64
 	Actor            *string
 	Reason           *string
+}
+
+// Every finding the reconciler recorded, with its resolution (acked: a later success ack; waived) if any. open: unresolved and of a violation kind (late is history, never open), as in rac.open_findings.
+type RacFindingsHistory struct {
+	FindingID            int64
+	TenantID             string
+	RunID                uuid.UUID
+	Domain               string
+	Action               string
+	Kind                 string
+	ViolatedAt           time.Time
+	DetectedAt           time.Time
+	ReconciliationID     int64
+	Resolution           *string
+	ResolvedAt           *time.Time
+	ResolutionRecordedAt *time.Time
+	ResolvedByAckID      *int64
+	Actor                *string
+	Reason               *string
+	Open                 *bool
 }
 
 // Findings of the violation kinds (missing, failed, drift, invalid, stale) that no resolution has closed.

@@ -1,0 +1,396 @@
+package views_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/stretchr/testify/require"
+
+	"github.com/racledger/racledger/ledger"
+)
+
+const guidePath = "../../docs/auditor-guide.md"
+
+// guideRunID is the placeholder run id of the guide's queries.
+const guideRunID = "00000000-0000-0000-0000-000000000000"
+
+// block is one ```sql block of the guide, with the heading it stands under
+// and the prose between it and the previous block.
+type block struct {
+	heading, prose, sql string
+}
+
+func guideBlocks(t *testing.T) []block {
+	t.Helper()
+	f, err := os.Open(guidePath)
+	require.NoError(t, err)
+	defer f.Close()
+	var out []block
+	var heading string
+	var prose, sql strings.Builder
+	inSQL := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case inSQL && strings.HasPrefix(line, "```"):
+			out = append(out, block{heading: heading, prose: prose.String(), sql: sql.String()})
+			prose.Reset()
+			sql.Reset()
+			inSQL = false
+		case inSQL:
+			sql.WriteString(line + "\n")
+		case line == "```sql":
+			inSQL = true
+		case strings.HasPrefix(line, "#"):
+			heading = strings.TrimSpace(strings.TrimLeft(line, "#"))
+			prose.Reset()
+		default:
+			prose.WriteString(line + "\n")
+		}
+	}
+	require.NoError(t, sc.Err())
+	require.False(t, inSQL, "unterminated sql block")
+	return out
+}
+
+// querier is what both a pgx.Tx and a pgx.Conn offer.
+type querier interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// runBlock runs one block in a transaction it rolls back (a SET stays inside),
+// with the placeholder run id replaced, and returns its rows with numeric
+// values as float64 and intervals as time.Duration. A block holding more
+// than one statement fails: the extended protocol takes one.
+func runBlock(t *testing.T, db querier, b block, runID uuid.UUID) ([]map[string]any, error) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, strings.ReplaceAll(b.sql, guideRunID, runID.String()))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []map[string]any
+	for rows.Next() {
+		values, err := rows.Values()
+		if err != nil {
+			return nil, err
+		}
+		row := map[string]any{}
+		for i, fd := range rows.FieldDescriptions() {
+			row[fd.Name] = normalize(t, values[i])
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
+}
+
+func normalize(t *testing.T, v any) any {
+	switch v := v.(type) {
+	case pgtype.Numeric:
+		if !v.Valid {
+			return nil
+		}
+		f, err := v.Float64Value()
+		require.NoError(t, err)
+		return f.Float64
+	case pgtype.Interval:
+		require.Zero(t, v.Months, "intervals here are exact")
+		return time.Duration(v.Days)*24*time.Hour + time.Duration(v.Microseconds)*time.Microsecond
+	case [16]byte:
+		return uuid.UUID(v)
+	}
+	return v
+}
+
+// guideState is the seeded scenario after a pass, a waiver of one failed
+// policy evaluation, a late incident for one missing run, and a second
+// pass.
+func guideState(t *testing.T) (bundle, scenario) {
+	t.Helper()
+	b := setup(t)
+	s := seed(t, b)
+	pass(t, b)
+	_, err := b.pool.Exec(b.ctx, `
+		INSERT INTO rac.finding_resolutions (finding_id, tenant_id, resolution, resolved_at, actor, reason)
+		SELECT f.id, f.tenant_id, 'waived', clock_timestamp(), 'alice@example.com', 'policy engine outage, INC-7'
+		FROM rac.findings f WHERE f.run_id = $1 AND f.kind = 'failed'`, s.failed[0])
+	require.NoError(t, err)
+	ackNow(t, b, s.missing[0], ledger.Incidents, ledger.CreateIncident)
+	sum := pass(t, b)
+	require.Equal(t, 1, sum.ResolutionsRecorded)
+	return b, s
+}
+
+// Every query of docs/auditor-guide.md runs against the scenario, and the
+// main ones return its numbers.
+func TestAuditorGuide(t *testing.T) {
+	t.Parallel()
+	b, s := guideState(t)
+	blocks := guideBlocks(t)
+	story := s.missing[0] // missing, acked late, resolved
+
+	all := make([][]map[string]any, len(blocks))
+	results := map[string][][]map[string]any{} // by heading
+	for i, bl := range blocks {
+		rows, err := runBlock(t, b.pool, bl, story)
+		require.NoError(t, err, "block %d under %q:\n%s", i, bl.heading, bl.sql)
+		all[i] = rows
+		results[bl.heading] = append(results[bl.heading], rows)
+	}
+	under := func(t *testing.T, heading string) [][]map[string]any {
+		t.Helper()
+		r, ok := results[heading]
+		require.True(t, ok, "no sql block under the heading %q in %s", heading, guidePath)
+		return r
+	}
+
+	t.Run("runs that violated their contract last quarter", func(t *testing.T) {
+		rows := under(t, "Which runs violated their contract last quarter")[0]
+		got := map[uuid.UUID]string{}
+		for _, r := range rows {
+			got[r["run_id"].(uuid.UUID)] = r["tenant_id"].(string) + " " + r["kinds"].(string) + " " +
+				map[bool]string{true: "open", false: "closed"}[r["still_open"].(bool)]
+		}
+		want := map[uuid.UUID]string{
+			s.missing[0]: "default missing closed", // its late finding is of this quarter
+			s.failed[0]:  "default failed closed",  // waived
+			s.failed[1]:  "default failed open",
+			s.acme:       "acme missing, stale open",
+		}
+		for _, r := range s.missing[1:] {
+			want[r] = "default missing open"
+		}
+		for _, r := range s.stale {
+			want[r] = "default missing, stale open"
+		}
+		for _, r := range s.late {
+			want[r] = "default late closed"
+		}
+		for _, r := range s.invalid {
+			want[r] = "default invalid open"
+		}
+		for _, r := range s.drift {
+			want[r] = "default drift open"
+		}
+		require.Equal(t, want, got)
+		require.Len(t, rows, 18)
+	})
+
+	t.Run("completeness per domain and day", func(t *testing.T) {
+		rows := under(t, "How complete was each domain per day")[0]
+		got := map[string][]any{}
+		for _, r := range rows {
+			day := r["day"].(time.Time)
+			label := map[time.Time]string{s.dayA: "A", s.dayB: "B", s.dayC: "C"}[day]
+			if label == "" {
+				continue // the runs declared now
+			}
+			got[label+" "+r["tenant_id"].(string)+" "+r["domain"].(string)] = []any{
+				r["expected"], r["acked_on_time"], r["late"], r["missing"], r["failed"], r["pending"], r["drift"], r["completeness"]}
+		}
+		require.Len(t, got, 13, "A: 4 domains; B: 4 domains of 2 tenants; C: drift")
+		require.Equal(t, []any{17.0, 13.0, 1.0, 3.0, 0.0, 0.0, 0.0, 0.7647}, got["A default incidents"], "13/17, one acked late since")
+		require.Equal(t, []any{34.0, 34.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0}, got["A default logs"])
+		require.Equal(t, []any{17.0, 14.0, 0.0, 3.0, 0.0, 0.0, 0.0, 0.8235}, got["A default orchestrator"])
+		require.Equal(t, []any{7.0, 5.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.7143}, got["B default policies"])
+		require.Equal(t, []any{17.0, 13.0, 3.0, 0.0, 0.0, 1.0, 0.0, 0.7647}, got["B default logs"], "start_trace 9/10, complete_trace 4/7")
+		require.Equal(t, []any{1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0}, got["B acme orchestrator"])
+		require.Equal(t, []any{0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, nil}, got["C default incidents"], "drift only: no rate")
+	})
+
+	t.Run("waived findings and by whom", func(t *testing.T) {
+		rows := under(t, "Which findings were waived, and by whom")[0]
+		require.Len(t, rows, 1)
+		r := rows[0]
+		require.Equal(t, "alice@example.com", r["waived_by"])
+		require.Equal(t, "policy engine outage, INC-7", r["reason"])
+		require.Equal(t, s.failed[0], r["run_id"])
+		require.Equal(t, []any{"default", "policies", "evaluate_policy", "failed"},
+			[]any{r["tenant_id"], r["domain"], r["action"], r["kind"]})
+	})
+
+	t.Run("how late the late acks were", func(t *testing.T) {
+		rows := under(t, "How late were the late acks")[0]
+		require.Len(t, rows, 2, "the traces completed late, and the incident acked late")
+		trace := rows[1]
+		require.Equal(t, "incidents", rows[0]["domain"])
+		require.Equal(t, map[string]any{
+			"tenant_id": "default", "domain": "logs", "action": "complete_trace", "late_acks": int64(3),
+			"min_lateness": 10 * time.Minute, "median_lateness": 20 * time.Minute,
+			"p95_lateness": 56 * time.Minute, "max_lateness": 60 * time.Minute,
+		}, trace)
+	})
+
+	t.Run("open findings by kind and age", func(t *testing.T) {
+		rows := under(t, "Open findings by kind and age")[0]
+		got := map[string][]int64{}
+		for _, r := range rows {
+			got[r["kind"].(string)] = []int64{r["open_findings"].(int64), r["under_1_day"].(int64),
+				r["days_1_to_7"].(int64), r["days_7_to_30"].(int64), r["over_30_days"].(int64)}
+		}
+		// Every fixture day lies in the previous quarter: over 30 days ago.
+		require.Equal(t, map[string][]int64{
+			"drift":   {2, 0, 0, 0, 2},
+			"failed":  {1, 0, 0, 0, 1}, // one waived
+			"invalid": {3, 0, 0, 0, 3},
+			"missing": {11, 0, 0, 0, 11}, // one acked late
+			"stale":   {4, 0, 0, 0, 4},
+		}, got)
+		var open int64
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM rac.open_findings`).Scan(&open))
+		require.Equal(t, int64(2+1+3+11+4), open)
+	})
+
+	t.Run("a run's full story", func(t *testing.T) {
+		stories := under(t, "A run's full story")
+		require.Len(t, stories, 2)
+		var statuses []string
+		for _, r := range stories[0] {
+			statuses = append(statuses, r["domain"].(string)+"/"+r["action"].(string)+":"+r["status"].(string))
+		}
+		require.Equal(t, []string{
+			"incidents/create_incident:late", "logs/complete_trace:acked", "logs/start_trace:acked",
+			"orchestrator/finalize_run:acked", "policies/evaluate_policy:acked",
+		}, statuses)
+
+		var events []string
+		for _, r := range stories[1] {
+			events = append(events, r["event"].(string))
+		}
+		require.Equal(t, []string{
+			"declared", "declared", "declared", "declared", "declared",
+			"acked", "acked", "acked", "acked",
+			"violated: missing", // at the deadline
+			"verdict: violated", // the first pass
+			"acked",             // the late incident, and at that same time:
+			"resolved: missing acked",
+			"violated: late",
+			"verdict: clean", // the second pass
+		}, events)
+	})
+
+	t.Run("as rac_auditor", func(t *testing.T) {
+		conn := loginAsAuditor(t, b)
+		rel := regexp.MustCompile(`\brac\.[a-z_]+`)
+		for i, bl := range blocks {
+			var denied []string
+			for _, name := range slices.Compact(slices.Sorted(slices.Values(rel.FindAllString(bl.sql, -1)))) {
+				var ok bool
+				require.NoError(t, b.pool.QueryRow(b.ctx, `
+					SELECT to_regclass($1) IS NULL -- a setting such as rac.grace
+					    OR has_table_privilege('rac_auditor', to_regclass($1), 'SELECT')`, name).Scan(&ok))
+				if !ok {
+					denied = append(denied, name)
+				}
+			}
+			rows, err := runBlock(t, conn, bl, story)
+			if len(denied) == 0 {
+				require.NoError(t, err, "block %d under %q", i, bl.heading)
+				require.Len(t, rows, len(all[i]), "block %d under %q: as many rows as for the owner", i, bl.heading)
+				continue
+			}
+			var pgErr *pgconn.PgError
+			require.True(t, errors.As(err, &pgErr) && pgErr.Code == "42501",
+				"block %d under %q reads %v: want permission denied, got %v", i, bl.heading, denied, err)
+			require.Contains(t, bl.prose, "not granted to rac_auditor",
+				"block %d under %q reads %v: the guide must say so", i, bl.heading, denied)
+		}
+	})
+}
+
+// loginAsAuditor connects to b's database as a new login role (a unique
+// name, dropped when the test ends) that is a member of rac_auditor and
+// nothing else.
+func loginAsAuditor(t *testing.T, b bundle) *pgx.Conn {
+	t.Helper()
+	var exists bool
+	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rac_auditor')`).Scan(&exists))
+	require.True(t, exists, "the migrations create rac_auditor")
+
+	secret := make([]byte, 12)
+	_, err := rand.Read(secret)
+	require.NoError(t, err)
+	name := "rac_auditor_test_" + hex.EncodeToString(secret[:6])
+	password := hex.EncodeToString(secret[6:])
+	role := pgx.Identifier{name}.Sanitize()
+	// A password too, so that the test also works against a server that
+	// does not trust local connections.
+	_, err = b.pool.Exec(b.ctx, `CREATE ROLE `+role+` LOGIN PASSWORD '`+password+`'`)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		for _, sql := range []string{
+			`REVOKE rac_auditor FROM ` + role,
+			`DROP OWNED BY ` + role,
+			`DROP ROLE ` + role,
+		} {
+			_, err := b.pool.Exec(context.Background(), sql)
+			require.NoError(t, err, sql)
+		}
+	})
+	_, err = b.pool.Exec(b.ctx, `GRANT rac_auditor TO `+role)
+	require.NoError(t, err)
+
+	cfg := b.pool.Config().ConnConfig.Copy()
+	cfg.User, cfg.Password = name, password
+	conn, err := pgx.ConnectConfig(b.ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
+// A member of rac_auditor reads the report views and nothing else.
+func TestAuditorRole(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := seed(t, b)
+	pass(t, b)
+	conn := loginAsAuditor(t, b)
+
+	var user string
+	require.NoError(t, conn.QueryRow(b.ctx, `SELECT current_user`).Scan(&user))
+	require.True(t, strings.HasPrefix(user, "rac_auditor_test_"), user)
+	for view, want := range map[string]int{
+		"rac.action_status":    140,
+		"rac.findings_history": 26,
+		"rac.daily_summary":    5 + 5 + 5 + 1 + 5, // A, B, B of acme, C, and the runs due in an hour (two days near midnight)
+	} {
+		var n int
+		require.NoError(t, conn.QueryRow(b.ctx, `SELECT count(*) FROM `+view).Scan(&n), view)
+		if view == "rac.daily_summary" {
+			require.Contains(t, []int{want, want + 5}, n, view)
+			continue
+		}
+		require.Equal(t, want, n, view)
+	}
+	var status string
+	require.NoError(t, conn.QueryRow(b.ctx, `SELECT status FROM rac.action_status WHERE run_id = $1 AND action = 'create_incident'`,
+		s.missing[0]).Scan(&status))
+	require.Equal(t, "missing", status)
+
+	for _, table := range []string{"rac.expectations", "rac.acks", "rac.findings", "rac.finding_resolutions", "rac.run_verdicts"} {
+		_, err := conn.Exec(b.ctx, `SELECT count(*) FROM `+table)
+		var pgErr *pgconn.PgError
+		require.True(t, errors.As(err, &pgErr) && pgErr.Code == "42501", "%s: want permission denied, got %v", table, err)
+	}
+	_, err := conn.Exec(b.ctx, `INSERT INTO rac.acks (run_id, action_id) VALUES (gen_random_uuid(), 1)`)
+	var pgErr *pgconn.PgError
+	require.True(t, errors.As(err, &pgErr) && pgErr.Code == "42501", "insert: got %v", err)
+}
