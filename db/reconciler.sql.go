@@ -166,6 +166,15 @@ FROM (
       AND a.tx_id >= $1::bigint AND a.tx_id < $2::bigint
       AND (a.run_id, a.tenant_id) > ($3::uuid, $4::smallint)
       AND e.tx_id < $1::bigint
+    UNION ALL
+    -- A finding waived in the window: the run's verdict may change.
+    SELECT f.run_id, f.tenant_id
+    FROM rac.finding_resolutions r
+    JOIN rac.findings f ON f.id = r.finding_id
+    WHERE $1::bigint < $2::bigint
+      AND r.tx_id >= $1::bigint AND r.tx_id < $2::bigint
+      AND r.resolution = 'waived'
+      AND (f.run_id, f.tenant_id) > ($3::uuid, $4::smallint)
 ) x
 GROUP BY x.run_id, x.tenant_id
 ORDER BY x.run_id, x.tenant_id
@@ -194,7 +203,8 @@ type PassCandidatesRow struct {
 // (deadline_from, deadline_to] that has no on-time success ack (an
 // anti-join), and runs with an ack written in the tx window for no
 // expectation (drift) or for an expectation declared before the window
-// (which an earlier pass saw pending, missing or failed). Every other run
+// (which an earlier pass saw pending, missing or failed), and runs with a
+// finding waived in the tx window. Every other run
 // the windows touched was declared and acked on time within the window: it
 // is clean and costs no write. An empty window's arms are removed from the
 // plan by their constant-false condition, so an idle pass scans nothing.

@@ -67,6 +67,7 @@ func commands() []command {
 		{name: "reconcile", summary: "reconcile expectations and acks once (--once) or on a schedule (--every)", run: runReconcile},
 		{name: "serve", summary: "reconcile on a schedule and serve /metrics, /healthz and /readyz", run: runServe},
 		{name: "report", summary: "print verdicts and open findings as a table or JSON", run: runReport},
+		{name: "waive", summary: "close an open finding with a reason (needs the rac_waiver role)", run: runWaive},
 		{name: "demo", summary: "simulate runs with injected faults, reconcile them and check the findings", run: runDemo},
 	}
 }
