@@ -5,7 +5,6 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -66,22 +65,8 @@ func newLedger() *ledger.Ledger {
 	return ledger.New(ledger.Options{Enabled: &on})
 }
 
-// settle waits until the reconciliation horizon has passed every ledger
-// row written so far. The horizon is cluster-wide: a transaction open in
-// another test's database holds it back too.
+// settle waits until every ledger row written so far is final.
 func settle(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var final bool
-		require.NoError(t, pool.QueryRow(ctx, `
-			SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint >
-			       greatest((SELECT max(tx_id) FROM rac.expectations), (SELECT max(tx_id) FROM rac.acks), 0)`).Scan(&final))
-		if final {
-			return
-		}
-		require.True(t, time.Now().Before(deadline), "horizon did not pass the ledger's rows within 30s")
-		time.Sleep(5 * time.Millisecond)
-	}
+	pgtest.WaitFinal(t, pool)
 }

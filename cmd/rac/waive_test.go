@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,24 +14,10 @@ import (
 	"github.com/racledger/racledger/ledger"
 )
 
-// settleAll waits until the horizon has passed every ledger row and every
-// resolution written so far.
+// settleAll waits until every ledger row and resolution is final.
 func settleAll(t *testing.T, url string) {
 	t.Helper()
-	pool := newPool(t, url)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var final bool
-		require.NoError(t, pool.QueryRow(context.Background(), `
-			SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint > greatest(
-			    (SELECT max(tx_id) FROM rac.expectations), (SELECT max(tx_id) FROM rac.acks),
-			    (SELECT max(tx_id) FROM rac.finding_resolutions), 0)`).Scan(&final))
-		if final {
-			return
-		}
-		require.True(t, time.Now().Before(deadline), "horizon did not pass the rows within 30s")
-		time.Sleep(5 * time.Millisecond)
-	}
+	pgtest.WaitFinal(t, newPool(t, url))
 }
 
 // loginAs creates a login role that is a member of roles and returns the

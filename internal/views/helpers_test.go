@@ -225,24 +225,10 @@ func pass(t *testing.T, b bundle) reconciler.Summary {
 	return sum
 }
 
-// settle waits until the horizon has passed every ledger row written so
-// far (the reconciler only reads rows below it). The horizon is
-// cluster-wide: a transaction open in another test's database holds it
-// back too.
+// settle waits until every ledger row written so far is final.
 func settle(t *testing.T, b bundle) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var final bool
-		require.NoError(t, b.pool.QueryRow(b.ctx, `
-			SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint >
-			       greatest((SELECT max(tx_id) FROM rac.expectations), (SELECT max(tx_id) FROM rac.acks), 0)`).Scan(&final))
-		if final {
-			return
-		}
-		require.True(t, time.Now().Before(deadline), "horizon did not pass the ledger's rows within 30s")
-		time.Sleep(5 * time.Millisecond)
-	}
+	pgtest.WaitFinal(t, b.pool)
 }
 
 // counts runs a query returning (text, count) rows into a map.
