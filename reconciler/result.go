@@ -72,8 +72,12 @@ type Summary struct {
 	DeadlineFrom time.Time `json:"deadline_from"`
 	DeadlineTo   time.Time `json:"deadline_to"`
 	// AsOf is the database time statuses were computed for.
-	AsOf                time.Time      `json:"as_of"`
-	Batches             int            `json:"batches"`
+	AsOf time.Time `json:"as_of"`
+	// Batches is how many transactions recorded the pass.
+	Batches int `json:"batches"`
+	// CandidateRuns is how many runs the pass reconciled: the runs its
+	// windows touched that need a record (anything but declared and acked
+	// on time within the windows). 0 for an idle pass.
 	CandidateRuns       int            `json:"candidate_runs"`
 	FindingsRecorded    int            `json:"findings_recorded"`
 	ResolutionsRecorded int            `json:"resolutions_recorded"`
