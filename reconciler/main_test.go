@@ -6,4 +6,9 @@ import (
 	"github.com/racledger/racledger/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// exampleDatabaseURL is a migrated database for the package's Examples.
+var exampleDatabaseURL string
+
+func TestMain(m *testing.M) {
+	pgtest.MainWithDatabase(m, func(db pgtest.Database) { exampleDatabaseURL = db.URL })
+}
