@@ -1,7 +1,7 @@
 # Developer shortcuts; CI runs .ci/run.
 SQLC := go tool -modfile=tools/go.mod sqlc
 
-.PHONY: help generate verify lint test bench build
+.PHONY: help generate verify lint test bench bench-reconciler build
 
 help: ## list targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -19,8 +19,11 @@ lint: ## gofmt and go vet
 test: ## the README's test command
 	go test -race ./...
 
-bench: ## write-path benchmarks (ratios against in-process baselines)
-	go test -run '^$$' -bench . -benchtime 3s ./ledger/
+bench: ## write-path benchmarks (ratios against in-process baselines; see docs/performance.md)
+	.ci/bench
+
+bench-reconciler: ## reconciler on RAC_BENCH_RUNS runs (default 1,000,000; about 3 minutes)
+	go test -run '^$$' -bench BenchmarkReconcile -benchtime 1x -timeout 60m ./reconciler/
 
 build: ## build the rac binary into ./bin
 	go build -o bin/rac ./cmd/rac
