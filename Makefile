@@ -4,7 +4,7 @@ SQLC := go tool -modfile=tools/go.mod sqlc
 .PHONY: help generate verify lint test bench bench-reconciler build
 
 help: ## list targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 generate: ## regenerate db/ from migrations/ and queries/ with sqlc
 	$(SQLC) generate
