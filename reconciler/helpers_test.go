@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/racledger/racledger/internal/ledgertest"
 	"github.com/racledger/racledger/internal/pgtest"
 	"github.com/racledger/racledger/ledger"
 	"github.com/racledger/racledger/reconciler"
@@ -44,27 +45,19 @@ func setupOn(t *testing.T, pool *pgxpool.Pool, opts ...func(*reconciler.Options)
 	return bundle{ctx: context.Background(), pool: pool, reg: reg, rec: rec, l: ledger.New(ledger.Options{Enabled: &on})}
 }
 
-// declare writes an expectation as if it had been declared ago before now,
-// with the given deadline; deadline 0 records an explicit NULL deadline (an
-// invalid contract, as the SQL API may record).
+// declare writes an expectation as if it had been declared ago before now
+// (database clock), with the given deadline; deadline 0 records an explicit
+// NULL deadline.
 func declare(t *testing.T, b bundle, run uuid.UUID, domain ledger.Domain, action ledger.Action, ago, deadline time.Duration) {
 	t.Helper()
-	_, err := b.pool.Exec(b.ctx, `
-		INSERT INTO rac.expectations (run_id, action_id, declared_at, deadline_ms, deadline_at)
-		SELECT $1, c.id, clock_timestamp() - $3 * interval '1 ms',
-		       nullif($4::bigint, 0), clock_timestamp() - $3 * interval '1 ms' + nullif($4::bigint, 0) * interval '1 ms'
-		FROM rac.contract_actions c WHERE c.domain = $2 AND c.action = $5`,
-		run, string(domain), ago.Milliseconds(), deadline.Milliseconds(), string(action))
-	require.NoError(t, err)
+	ledgertest.Declare(t, b.pool, ledger.DefaultTenant, run, domain, action, ledgertest.Now(t, b.pool).Add(-ago), deadline)
 }
 
 // declareRun declares the five standard expectations of run, ago before
 // now, each with deadline.
 func declareRun(t *testing.T, b bundle, run uuid.UUID, ago, deadline time.Duration) {
 	t.Helper()
-	for _, e := range ledger.StandardRun(deadline) {
-		declare(t, b, run, e.Domain, e.Action, ago, deadline)
-	}
+	ledgertest.DeclareRun(t, b.pool, ledger.DefaultTenant, run, ledgertest.Now(t, b.pool).Add(-ago), deadline)
 }
 
 func ack(t *testing.T, b bundle, run uuid.UUID, d ledger.Domain, a ledger.Action, errText string) {
@@ -72,15 +65,11 @@ func ack(t *testing.T, b bundle, run uuid.UUID, d ledger.Domain, a ledger.Action
 	require.NoError(t, b.l.Ack(b.ctx, b.pool, ledger.Ack{RunID: run, Domain: d, Action: a, Error: errText}))
 }
 
+// ackAll acks, through the library, every standard action of run except
+// those listed.
 func ackAll(t *testing.T, b bundle, run uuid.UUID, except ...ledger.Action) {
 	t.Helper()
-next:
-	for _, e := range ledger.StandardRun(time.Second) {
-		for _, x := range except {
-			if e.Action == x {
-				continue next
-			}
-		}
+	for _, e := range ledgertest.StandardExcept(except...) {
 		ack(t, b, run, e.Domain, e.Action, "")
 	}
 }
@@ -164,25 +153,12 @@ func settle(t *testing.T, b bundle) {
 // always stamps acks with the database clock).
 func ackAgo(t *testing.T, b bundle, run uuid.UUID, d ledger.Domain, a ledger.Action, errText string, ago time.Duration) {
 	t.Helper()
-	_, err := b.pool.Exec(b.ctx, `
-		INSERT INTO rac.acks (run_id, action_id, acked_at, error)
-		SELECT $1, c.id, clock_timestamp() - $3 * interval '1 ms', nullif($4, '')
-		FROM rac.contract_actions c WHERE c.domain = $2 AND c.action = $5`,
-		run, string(d), ago.Milliseconds(), errText, string(a))
-	require.NoError(t, err)
+	ledgertest.Ack(t, b.pool, run, d, a, errText, ledgertest.Now(t, b.pool).Add(-ago))
 }
 
 // ackAllAgo acks every standard action of run except those listed, ago
 // before now.
 func ackAllAgo(t *testing.T, b bundle, run uuid.UUID, ago time.Duration, except ...ledger.Action) {
 	t.Helper()
-next:
-	for _, e := range ledger.StandardRun(time.Second) {
-		for _, x := range except {
-			if e.Action == x {
-				continue next
-			}
-		}
-		ackAgo(t, b, run, e.Domain, e.Action, "", ago)
-	}
+	ledgertest.AckRun(t, b.pool, run, ledgertest.Now(t, b.pool).Add(-ago), except...)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/racledger/racledger/internal/ledgertest"
 	"github.com/racledger/racledger/internal/pgtest"
 	"github.com/racledger/racledger/ledger"
 	"github.com/racledger/racledger/reconciler"
@@ -38,53 +39,31 @@ func setup(t *testing.T) bundle {
 
 // declareAt writes the expectation (tenant, run, domain/action) as if it
 // had been declared at the given time with the given deadline; deadline 0
-// records an explicit NULL deadline (an invalid contract, as the SQL API
-// may record). The library always stamps the database clock, hence SQL.
+// records an explicit NULL deadline.
 func declareAt(t *testing.T, b bundle, tenant string, run uuid.UUID, d ledger.Domain, a ledger.Action, at time.Time, deadline time.Duration) {
 	t.Helper()
-	_, err := b.pool.Exec(b.ctx, `
-		INSERT INTO rac.expectations (tenant_id, run_id, action_id, declared_at, deadline_ms, deadline_at)
-		SELECT t.id, $2, c.id, $5::timestamptz, nullif($6::bigint, 0), $5::timestamptz + nullif($6::bigint, 0) * interval '1 ms'
-		FROM rac.tenants t, rac.contract_actions c
-		WHERE t.name = $1 AND c.domain = $3 AND c.action = $4`,
-		tenant, run, string(d), string(a), at, deadline.Milliseconds())
-	require.NoError(t, err)
+	ledgertest.Declare(t, b.pool, tenant, run, d, a, at, deadline)
 }
 
 // declareRunAt declares the five standard expectations of run at the given
 // time, each with deadline.
 func declareRunAt(t *testing.T, b bundle, tenant string, run uuid.UUID, at time.Time, deadline time.Duration) {
 	t.Helper()
-	for _, e := range ledger.StandardRun(deadline) {
-		declareAt(t, b, tenant, run, e.Domain, e.Action, at, deadline)
-	}
+	ledgertest.DeclareRun(t, b.pool, tenant, run, at, deadline)
 }
 
 // ackAt writes an ack as if written at the given time; errText non-empty
 // makes it a failure report.
 func ackAt(t *testing.T, b bundle, run uuid.UUID, d ledger.Domain, a ledger.Action, errText string, at time.Time) {
 	t.Helper()
-	_, err := b.pool.Exec(b.ctx, `
-		INSERT INTO rac.acks (run_id, action_id, acked_at, error)
-		SELECT $1, c.id, $4, nullif($5, '')
-		FROM rac.contract_actions c WHERE c.domain = $2 AND c.action = $3`,
-		run, string(d), string(a), at, errText)
-	require.NoError(t, err)
+	ledgertest.Ack(t, b.pool, run, d, a, errText, at)
 }
 
 // ackAllAt acks every standard action of run at the given time, except
 // those listed.
 func ackAllAt(t *testing.T, b bundle, run uuid.UUID, at time.Time, except ...ledger.Action) {
 	t.Helper()
-next:
-	for _, e := range ledger.StandardRun(time.Second) {
-		for _, x := range except {
-			if e.Action == x {
-				continue next
-			}
-		}
-		ackAt(t, b, run, e.Domain, e.Action, "", at)
-	}
+	ledgertest.AckRun(t, b.pool, run, at, except...)
 }
 
 // scenario is a known mix of runs, declared on fixed days of the previous
