@@ -203,3 +203,10 @@ type RacTenant struct {
 	Name      string
 	CreatedAt time.Time
 }
+
+// Pins a role (and the members of a group role) to tenants: a mapped role sees and writes only these tenants. tenant_id NULL: every tenant (e.g. a central compliance team). Configuration, not history: delete a row to unmap.
+type RacTenantRole struct {
+	RoleName  string
+	TenantID  *int16
+	GrantedAt time.Time
+}

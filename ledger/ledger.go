@@ -45,7 +45,10 @@ type Options struct {
 	// return nil without touching the database.
 	Enabled *bool
 	// Tenant is the tenant every write belongs to. Default "default".
-	// Other tenants must exist in rac.tenants (see RegisterTenant).
+	// Other tenants must exist in rac.tenants (see RegisterTenant). A
+	// session bound by row-level security (a role that neither owns the
+	// tables nor is a superuser) may only write tenants in its scope (see
+	// docs/sql-api.md, "Tenants"); another fails with permission denied.
 	Tenant string
 	// DeclaredBy is recorded on each expectation as who declared it, e.g.
 	// the service name. Default: none.

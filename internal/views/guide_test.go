@@ -288,7 +288,7 @@ func TestAuditorGuide(t *testing.T) {
 	})
 
 	t.Run("as rac_auditor", func(t *testing.T) {
-		conn := loginAsAuditor(t, b)
+		conn := loginAsAuditor(t, b, "*")
 		rel := regexp.MustCompile(`\brac\.[a-z_]+`)
 		for i, bl := range blocks {
 			var denied []string
@@ -318,8 +318,10 @@ func TestAuditorGuide(t *testing.T) {
 
 // loginAsAuditor connects to b's database as a new login role (a unique
 // name, dropped when the test ends) that is a member of rac_auditor and
-// nothing else.
-func loginAsAuditor(t *testing.T, b bundle) *pgx.Conn {
+// nothing else, mapped in rac.tenant_roles to the named tenants ("*": every
+// tenant; none: unmapped, so it sees the tenant rac.tenant names, default
+// when unset).
+func loginAsAuditor(t *testing.T, b bundle, tenants ...string) *pgx.Conn {
 	t.Helper()
 	var exists bool
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rac_auditor')`).Scan(&exists))
@@ -347,6 +349,12 @@ func loginAsAuditor(t *testing.T, b bundle) *pgx.Conn {
 	})
 	_, err = b.pool.Exec(b.ctx, `GRANT rac_auditor TO `+role)
 	require.NoError(t, err)
+	for _, tenant := range tenants {
+		_, err = b.pool.Exec(b.ctx, `
+			INSERT INTO rac.tenant_roles (role_name, tenant_id)
+			VALUES ($1, (SELECT id FROM rac.tenants WHERE name = $2 AND $2 <> '*'))`, name, tenant)
+		require.NoError(t, err)
+	}
 
 	cfg := b.pool.Config().ConnConfig.Copy()
 	cfg.User, cfg.Password = name, password
@@ -356,30 +364,78 @@ func loginAsAuditor(t *testing.T, b bundle) *pgx.Conn {
 	return conn
 }
 
-// A member of rac_auditor reads the report views and nothing else.
+// A member of rac_auditor reads the report views of its tenants and
+// nothing else.
 func TestAuditorRole(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	s := seed(t, b)
 	pass(t, b)
-	conn := loginAsAuditor(t, b)
-
-	var user string
-	require.NoError(t, conn.QueryRow(b.ctx, `SELECT current_user`).Scan(&user))
-	require.True(t, strings.HasPrefix(user, "rac_auditor_test_"), user)
-	for view, want := range map[string]int{
-		"rac.action_status":    140,
-		"rac.findings_history": 26,
-		"rac.daily_summary":    5 + 5 + 5 + 1 + 5, // A, B, B of acme, C, and the runs due in an hour (two days near midnight)
-	} {
+	views := []string{"rac.action_status", "rac.findings_history", "rac.daily_summary", "rac.open_findings", "rac.run_status"}
+	ownerCount := func(view, tenant string) int {
 		var n int
-		require.NoError(t, conn.QueryRow(b.ctx, `SELECT count(*) FROM `+view).Scan(&n), view)
-		if view == "rac.daily_summary" {
-			require.Contains(t, []int{want, want + 5}, n, view)
-			continue
-		}
-		require.Equal(t, want, n, view)
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT count(*) FROM `+view+` WHERE tenant_id = $1 OR $1 = '*'`, tenant).Scan(&n))
+		return n
 	}
+
+	t.Run("mapped to every tenant, it sees what the owner sees", func(t *testing.T) {
+		conn := loginAsAuditor(t, b, "*")
+		for view, want := range map[string]int{
+			"rac.action_status":    140,
+			"rac.findings_history": 26,
+			"rac.daily_summary":    5 + 5 + 5 + 1 + 5, // A, B, B of acme, C, and the runs due in an hour (two days near midnight)
+		} {
+			var n int
+			require.NoError(t, conn.QueryRow(b.ctx, `SELECT count(*) FROM `+view).Scan(&n), view)
+			if view == "rac.daily_summary" {
+				require.Contains(t, []int{want, want + 5}, n, view)
+				continue
+			}
+			require.Equal(t, want, n, view)
+		}
+		for _, view := range views {
+			var n int
+			require.NoError(t, conn.QueryRow(b.ctx, `SELECT count(*) FROM `+view).Scan(&n), view)
+			require.Equal(t, ownerCount(view, "*"), n, view)
+		}
+	})
+
+	t.Run("unmapped, it sees the tenant it names, default when it names none", func(t *testing.T) {
+		conn := loginAsAuditor(t, b)
+		for _, tenant := range []string{"default", acme} {
+			_, err := conn.Exec(b.ctx, `SELECT set_config('rac.tenant', $1, false)`, tenant)
+			require.NoError(t, err)
+			for _, view := range views {
+				var n, others int
+				require.NoError(t, conn.QueryRow(b.ctx, `SELECT count(*), count(*) FILTER (WHERE tenant_id <> $1) FROM `+view, tenant).
+					Scan(&n, &others), view)
+				require.Zero(t, others, "%s as %s", view, tenant)
+				require.Equal(t, ownerCount(view, tenant), n, "%s as %s", view, tenant)
+			}
+		}
+		require.Positive(t, ownerCount("rac.open_findings", acme), "the scenario has open findings in acme")
+		_, err := conn.Exec(b.ctx, `RESET rac.tenant`)
+		require.NoError(t, err)
+		var n int
+		require.NoError(t, conn.QueryRow(b.ctx, `SELECT count(*) FROM rac.action_status WHERE tenant_id <> 'default'`).Scan(&n))
+		require.Zero(t, n)
+	})
+
+	t.Run("mapped to acme, it may not name default", func(t *testing.T) {
+		conn := loginAsAuditor(t, b, acme)
+		var n int
+		require.NoError(t, conn.QueryRow(b.ctx, `SELECT count(*) FROM rac.action_status WHERE tenant_id <> $1`, acme).Scan(&n))
+		require.Zero(t, n)
+		require.NoError(t, conn.QueryRow(b.ctx, `SELECT count(*) FROM rac.action_status`).Scan(&n))
+		require.Equal(t, ownerCount("rac.action_status", acme), n)
+		_, err := conn.Exec(b.ctx, `SET rac.tenant = 'default'`)
+		require.NoError(t, err)
+		_, err = conn.Exec(b.ctx, `SELECT count(*) FROM rac.action_status`)
+		var pgErr *pgconn.PgError
+		require.True(t, errors.As(err, &pgErr) && pgErr.Code == "RC111", "want RC111, got %v", err)
+	})
+
+	conn := loginAsAuditor(t, b, "*")
 	var status string
 	require.NoError(t, conn.QueryRow(b.ctx, `SELECT status FROM rac.action_status WHERE run_id = $1 AND action = 'create_incident'`,
 		s.missing[0]).Scan(&status))
