@@ -197,6 +197,31 @@ type RacRunVerdict struct {
 	Verdict          string
 }
 
+// Tamper-evidence seals: each covers the ledger rows with tx_id in [horizon_from, horizon_to) of every ledger table (row_counts in the order expectations, acks, findings, resolutions, verdicts, reconciliations) with an RFC 6962 merkle_root over their canonical encoding, chained by prev_hash. seal_hash covers every column. See docs/tamper-evidence.md.
+type RacSeal struct {
+	ID          int64
+	Version     int16
+	HorizonFrom int64
+	HorizonTo   int64
+	RowCounts   []int64
+	MerkleRoot  []byte
+	// seal_hash of seal id - 1; 32 zero bytes for seal 1.
+	PrevHash []byte
+	SealHash []byte
+	SealedAt time.Time
+}
+
+// Per-seal locating hints for rac verify: the 8-byte prefix of each leaf hash, per table, in chunks. Not covered by seal_hash and not used for detection, only to name the tampered row.
+type RacSealChunk struct {
+	SealID       int64
+	TableName    string
+	ChunkNo      int32
+	FirstID      int64
+	LastID       int64
+	RowCount     int32
+	LeafPrefixes []byte
+}
+
 // Tenants of the ledger; id 1 is the tenant named default.
 type RacTenant struct {
 	ID        int16

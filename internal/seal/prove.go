@@ -1,0 +1,263 @@
+package seal
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/racledger/racledger/db"
+	"github.com/racledger/racledger/internal/canon"
+)
+
+// ProofVersion is the version of the Proof JSON layout.
+const ProofVersion = 1
+
+// ErrNotSealed is returned (wrapped) by Prove for a row that exists but
+// whose transaction no seal covers yet.
+var ErrNotSealed = errors.New("seal: row not sealed yet")
+
+// ErrRowNotFound is returned (wrapped) by Prove for a row that does not
+// exist.
+var ErrRowNotFound = errors.New("seal: no such row")
+
+// Proof is an inclusion proof of one ledger row in a seal, checkable
+// offline with VerifyProof. Hashes are lower-case hex.
+type Proof struct {
+	Version   int      `json:"version"`
+	Table     string   `json:"table"`
+	RowID     int64    `json:"row_id"`
+	LeafData  string   `json:"leaf_data"`
+	LeafHash  string   `json:"leaf_hash"`
+	LeafIndex uint64   `json:"leaf_index"`
+	TreeSize  uint64   `json:"tree_size"`
+	AuditPath []string `json:"audit_path"`
+	Seal      SealJSON `json:"seal"`
+}
+
+// SealJSON is every column of a rac.seals row, enough to recompute its
+// seal_hash.
+type SealJSON struct {
+	ID          int64   `json:"id"`
+	Version     int16   `json:"version"`
+	HorizonFrom int64   `json:"horizon_from"`
+	HorizonTo   int64   `json:"horizon_to"`
+	RowCounts   []int64 `json:"row_counts"`
+	MerkleRoot  string  `json:"merkle_root"`
+	PrevHash    string  `json:"prev_hash"`
+	// SealedAtMicros is sealed_at in microseconds since the Unix epoch, the
+	// exact value the seal hash covers; SealedAt is the same, for people.
+	SealedAtMicros int64  `json:"sealed_at_us"`
+	SealedAt       string `json:"sealed_at"`
+	SealHash       string `json:"seal_hash"`
+}
+
+// Prove builds the inclusion proof of row id of table (a name accepted by
+// canon.Lookup). It streams the seal's window once, in one REPEATABLE READ
+// READ ONLY transaction, and refuses to prove against a seal the rows no
+// longer match (run Verify).
+func Prove(ctx context.Context, pool *pgxpool.Pool, table string, id int64) (*Proof, error) {
+	tbl, tblIndex, err := canon.Lookup(table)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("prove: begin: %w", err)
+	}
+	defer rollback(ctx, tx)
+
+	var txID int64
+	err = tx.QueryRow(ctx, "SELECT tx_id FROM "+tbl.Name+" WHERE id = $1", id).Scan(&txID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s id %d", ErrRowNotFound, tbl.Stem, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("prove: read %s id %d: %w", tbl.Stem, id, err)
+	}
+	s, err := db.New().SealCovering(ctx, tx, txID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s id %d (tx %d)", ErrNotSealed, tbl.Stem, id, txID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("prove: find the seal of tx %d: %w", txID, err)
+	}
+	hdr := headerOf(&s)
+	if len(hdr.RowCounts) != len(canon.Tables) {
+		return nil, fmt.Errorf("prove: seal %d has %d row counts (run rac verify)", s.ID, len(hdr.RowCounts))
+	}
+
+	// The leaf index: the rows of the tables before this one, plus this
+	// table's rows of the window with a smaller id.
+	var index uint64
+	for i := range tblIndex {
+		index += uint64(hdr.RowCounts[i])
+	}
+	var before int64
+	err = tx.QueryRow(ctx, "SELECT count(*) FROM "+tbl.Name+" WHERE tx_id >= $1 AND tx_id < $2 AND id < $3",
+		hdr.HorizonFrom, hdr.HorizonTo, id).Scan(&before)
+	if err != nil {
+		return nil, fmt.Errorf("prove: position of %s id %d: %w", tbl.Stem, id, err)
+	}
+	index += uint64(before)
+	size := hdr.TreeSize()
+	pb, err := canon.NewPathBuilder(index, size)
+	if err != nil {
+		return nil, fmt.Errorf("prove: seal %d does not match the rows (run rac verify): %w", s.ID, err)
+	}
+
+	var tree canon.Tree
+	var leafData []byte
+	for i := range canon.Tables {
+		cur, err := openLeafCursor(ctx, tx, &canon.Tables[i], "prove_rows", hdr.HorizonFrom, hdr.HorizonTo)
+		if err != nil {
+			return nil, fmt.Errorf("prove: %w", err)
+		}
+		if i == tblIndex {
+			cur.keepID = id
+		}
+		for {
+			batch, err := cur.fetch(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("prove: %w", err)
+			}
+			if len(batch) == 0 {
+				break
+			}
+			for _, r := range batch {
+				if tree.Size() < size {
+					pb.Add(r.hash)
+				}
+				tree.Add(r.hash)
+			}
+		}
+		if i == tblIndex {
+			leafData = cur.kept
+		}
+		if err := cur.close(ctx); err != nil {
+			return nil, fmt.Errorf("prove: %w", err)
+		}
+	}
+	if tree.Size() != size || tree.Root() != hdr.MerkleRoot {
+		return nil, fmt.Errorf("prove: seal %d does not match the rows (run rac verify)", s.ID)
+	}
+	leaf, path, err := pb.Path()
+	if err != nil {
+		return nil, fmt.Errorf("prove: %w", err)
+	}
+	if leafData == nil || canon.LeafHash(leafData) != leaf {
+		return nil, fmt.Errorf("prove: %s id %d is not at leaf %d of seal %d", tbl.Stem, id, index, s.ID)
+	}
+	p := &Proof{
+		Version: ProofVersion, Table: tbl.Stem, RowID: id,
+		LeafData: hex.EncodeToString(leafData), LeafHash: leaf.String(),
+		LeafIndex: index, TreeSize: size, AuditPath: make([]string, len(path)),
+		Seal: SealJSON{
+			ID: s.ID, Version: s.Version, HorizonFrom: s.HorizonFrom, HorizonTo: s.HorizonTo,
+			RowCounts: s.RowCounts, MerkleRoot: hdr.MerkleRoot.String(), PrevHash: hdr.PrevHash.String(),
+			SealedAtMicros: s.SealedAt.UnixMicro(), SealedAt: s.SealedAt.UTC().Format(time.RFC3339Nano),
+			SealHash: hashOf(s.SealHash).String(),
+		},
+	}
+	for i, h := range path {
+		p.AuditPath[i] = h.String()
+	}
+	return p, nil
+}
+
+// ErrBadProof is returned (wrapped) by VerifyProof for a proof that does
+// not hold: altered leaf, path, seal fields, or a seal that is not the
+// published head.
+var ErrBadProof = errors.New("seal: proof does not verify")
+
+// VerifyProof checks p offline: the leaf data names p's table and row, its
+// leaf hash leads through the audit path to the seal's Merkle root at a
+// position inside the table's range of the seal, and the seal's fields hash
+// to its seal_hash. With head, the seal must also be that published head.
+func VerifyProof(p *Proof, head *canon.Hash) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadProof, fmt.Sprintf(format, args...))
+	}
+	if p.Version != ProofVersion {
+		return bad("proof version %d, want %d", p.Version, ProofVersion)
+	}
+	tbl, tblIndex, err := canon.Lookup(p.Table)
+	if err != nil {
+		return bad("%v", err)
+	}
+	data, err := hex.DecodeString(p.LeafData)
+	if err != nil {
+		return bad("leaf_data is not hex")
+	}
+	if err := checkLeafNames(data, tbl.Stem, p.RowID); err != nil {
+		return bad("%v", err)
+	}
+	leaf := canon.LeafHash(data)
+	if p.LeafHash != "" && p.LeafHash != leaf.String() {
+		return bad("leaf_data hashes to %s, leaf_hash says %s", leaf, p.LeafHash)
+	}
+	hdr := canon.SealHeader{
+		ID: p.Seal.ID, Version: p.Seal.Version, HorizonFrom: p.Seal.HorizonFrom, HorizonTo: p.Seal.HorizonTo,
+		RowCounts: p.Seal.RowCounts, SealedAt: time.UnixMicro(p.Seal.SealedAtMicros),
+	}
+	if hdr.MerkleRoot, err = canon.ParseHash(p.Seal.MerkleRoot); err != nil {
+		return bad("merkle_root: %v", err)
+	}
+	if hdr.PrevHash, err = canon.ParseHash(p.Seal.PrevHash); err != nil {
+		return bad("prev_hash: %v", err)
+	}
+	sealHash, err := canon.ParseHash(p.Seal.SealHash)
+	if err != nil {
+		return bad("seal_hash: %v", err)
+	}
+	if len(hdr.RowCounts) != len(canon.Tables) {
+		return bad("seal has %d row counts, want %d", len(hdr.RowCounts), len(canon.Tables))
+	}
+	if hdr.TreeSize() != p.TreeSize {
+		return bad("tree_size %d, the seal's row counts add up to %d", p.TreeSize, hdr.TreeSize())
+	}
+	var lo uint64
+	for i := range tblIndex {
+		lo += uint64(hdr.RowCounts[i])
+	}
+	if p.LeafIndex < lo || p.LeafIndex >= lo+uint64(hdr.RowCounts[tblIndex]) {
+		return bad("leaf_index %d lies outside the %s rows of the seal", p.LeafIndex, tbl.Stem)
+	}
+	path := make([]canon.Hash, len(p.AuditPath))
+	for i, s := range p.AuditPath {
+		if path[i], err = canon.ParseHash(s); err != nil {
+			return bad("audit_path[%d]: %v", i, err)
+		}
+	}
+	if err := canon.VerifyInclusion(leaf, p.LeafIndex, p.TreeSize, path, hdr.MerkleRoot); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadProof, err)
+	}
+	if got := hdr.Hash(); got != sealHash {
+		return bad("the seal's fields hash to %s, seal_hash says %s", got, sealHash)
+	}
+	if head != nil && *head != sealHash {
+		return bad("seal %d hash %s is not the published head %s", hdr.ID, sealHash, head)
+	}
+	return nil
+}
+
+// checkLeafNames checks that leaf data starts with the encoding version,
+// the table's stem and the row's id.
+func checkLeafNames(data []byte, stem string, id int64) error {
+	var want []byte
+	want = append(want, canon.Version)
+	want = binary.BigEndian.AppendUint32(want, uint32(len(stem)))
+	want = append(want, stem...)
+	want = append(want, 0x01)
+	want = binary.BigEndian.AppendUint64(want, uint64(id))
+	if !bytes.HasPrefix(data, want) {
+		return fmt.Errorf("leaf_data is not version %d row %s id %d", canon.Version, stem, id)
+	}
+	return nil
+}

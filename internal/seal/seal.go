@@ -1,0 +1,273 @@
+package seal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/racledger/racledger/db"
+	"github.com/racledger/racledger/internal/canon"
+)
+
+// lockID is the session advisory lock key sealers take so that only one
+// seals at a time ("RACSEAL" in ASCII). Correctness does not depend on it:
+// the primary key of rac.seals refuses a fork.
+const lockID int64 = 0x52414353_45414c
+
+// ErrInvalidOptions is returned (wrapped) by New for bad options.
+var ErrInvalidOptions = errors.New("seal: invalid options")
+
+// ErrConflict is returned (wrapped) when another sealer appended the same
+// seal first; the chain is intact and the next attempt seals after it.
+var ErrConflict = errors.New("seal: another sealer appended this seal first")
+
+// Options configure a Sealer.
+type Options struct {
+	// Registerer receives the sealer's metrics. Nil: no metrics.
+	Registerer prometheus.Registerer
+	// Logger receives one line per seal and errors. Nil: discard.
+	Logger *slog.Logger
+	// Timeout bounds one Seal call in Run. Default 30 minutes.
+	Timeout time.Duration
+}
+
+// Head identifies the latest seal of the chain: what an operator publishes.
+type Head struct {
+	ID   int64
+	Hash canon.Hash
+}
+
+// String returns "seal ID head HASH".
+func (h Head) String() string { return fmt.Sprintf("seal %d head %s", h.ID, h.Hash) }
+
+// Result is what one Seal call did.
+type Result struct {
+	// Sealed reports whether a new seal was appended. False: nothing new
+	// was final, and Head is the existing head (nil when there is none).
+	Sealed bool
+	// Head is the head of the chain after the call.
+	Head *Head
+	// Seal is the new seal's header when Sealed.
+	Seal canon.SealHeader
+	// Rows is the number of rows the new seal covers.
+	Rows int64
+}
+
+// Sealer appends seals to rac.seals. It is safe for concurrent use, and any
+// number of sealers may run against one database.
+type Sealer struct {
+	pool    *pgxpool.Pool
+	logger  *slog.Logger
+	timeout time.Duration
+	metrics *metrics
+	q       *db.Queries
+}
+
+// New returns a Sealer over pool.
+func New(pool *pgxpool.Pool, opts Options) (*Sealer, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("%w: nil pool", ErrInvalidOptions)
+	}
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("%w: negative timeout %v", ErrInvalidOptions, opts.Timeout)
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("seal: register metrics: %w", err)
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Minute
+	}
+	return &Sealer{pool: pool, logger: logger, timeout: timeout, metrics: m, q: db.New()}, nil
+}
+
+// Seal appends one seal over pool's ledger without metrics or logging; see
+// [Sealer.Seal].
+func Seal(ctx context.Context, pool *pgxpool.Pool) (Result, error) {
+	s, err := New(pool, Options{})
+	if err != nil {
+		return Result{}, err
+	}
+	return s.Seal(ctx)
+}
+
+// Seal closes the rows that became final since the last seal into a new
+// seal: it takes the horizon (pg_snapshot_xmin of its REPEATABLE READ
+// snapshot), and seals every ledger row with tx_id in [previous horizon,
+// horizon). Nothing new final: no seal, and the result names the existing
+// head. Sealing never blocks writers: it reads the ledger tables under its
+// snapshot and writes only rac.seals and rac.seal_chunks.
+func (s *Sealer) Seal(ctx context.Context) (Result, error) {
+	start := time.Now()
+	res, err := s.seal(ctx)
+	s.metrics.duration.Observe(time.Since(start).Seconds())
+	switch {
+	case err != nil:
+		s.metrics.seals.WithLabelValues("error").Inc()
+		s.logger.ErrorContext(ctx, "seal: failed", slog.Any("error", err))
+	case res.Sealed:
+		s.metrics.seals.WithLabelValues("sealed").Inc()
+		s.metrics.rows.Add(float64(res.Rows))
+		s.logger.InfoContext(ctx, "seal: sealed", slog.Int64("seal_id", res.Head.ID),
+			slog.String("seal_hash", res.Head.Hash.String()), slog.Int64("rows", res.Rows),
+			slog.Int64("horizon_to", res.Seal.HorizonTo), slog.Duration("duration", time.Since(start)))
+	default:
+		s.metrics.seals.WithLabelValues("empty").Inc()
+		s.logger.DebugContext(ctx, "seal: nothing new is final")
+	}
+	return res, err
+}
+
+// Run seals every interval until ctx is done, each call under the
+// Sealer's timeout. Errors are logged and counted, never fatal.
+func (s *Sealer) Run(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		return fmt.Errorf("%w: interval %v must be positive", ErrInvalidOptions, every)
+	}
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		sctx, cancel := context.WithTimeout(ctx, s.timeout)
+		_, _ = s.Seal(sctx) // logged and counted by Seal
+		cancel()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+func (s *Sealer) seal(ctx context.Context) (Result, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("seal: acquire connection: %w", err)
+	}
+	defer conn.Release()
+
+	// A session lock taken before the transaction begins: the next sealer
+	// waits here and then takes a snapshot that sees this one's seal.
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockID); err != nil {
+		return Result{}, fmt.Errorf("seal: take the sealing lock: %w", err)
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", lockID); err != nil {
+			// Never hand a connection holding the lock back to the pool.
+			_ = conn.Conn().Close(uctx)
+		}
+	}()
+
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		return Result{}, fmt.Errorf("seal: begin: %w", err)
+	}
+	defer rollback(ctx, tx)
+
+	start, err := s.q.SealStart(ctx, tx)
+	if err != nil {
+		return Result{}, fmt.Errorf("seal: read the horizon: %w", err)
+	}
+	head, err := s.q.SealHead(ctx, tx)
+	var prev *db.RacSeal
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return Result{}, fmt.Errorf("seal: read the head: %w", err)
+	default:
+		prev = &head
+	}
+	hdr := canon.SealHeader{ID: 1, Version: canon.Version, HorizonTo: start.Horizon, SealedAt: start.Now}
+	var current *Head
+	if prev != nil {
+		current = &Head{ID: prev.ID, Hash: hashOf(prev.SealHash)}
+		hdr.ID, hdr.HorizonFrom, hdr.PrevHash = prev.ID+1, prev.HorizonTo, current.Hash
+	}
+	if hdr.HorizonTo <= hdr.HorizonFrom {
+		return Result{Head: current}, nil
+	}
+
+	var tree canon.Tree
+	hdr.RowCounts = make([]int64, len(canon.Tables))
+	prefixes := make([]byte, 0, 8*fetchSize)
+	for i := range canon.Tables {
+		table := &canon.Tables[i]
+		cur, err := openLeafCursor(ctx, tx, table, "seal_rows", hdr.HorizonFrom, hdr.HorizonTo)
+		if err != nil {
+			return Result{}, fmt.Errorf("seal: %w", err)
+		}
+		for chunk := int32(0); ; chunk++ {
+			batch, err := cur.fetch(ctx)
+			if err != nil {
+				return Result{}, fmt.Errorf("seal: %w", err)
+			}
+			if len(batch) == 0 {
+				break
+			}
+			prefixes = prefixes[:0]
+			for _, r := range batch {
+				tree.Add(r.hash)
+				prefixes = append(prefixes, r.hash[:8]...)
+			}
+			hdr.RowCounts[i] += int64(len(batch))
+			err = s.q.SealChunkInsert(ctx, tx, db.SealChunkInsertParams{
+				SealID: hdr.ID, TableName: table.Stem, ChunkNo: chunk,
+				FirstID: batch[0].id, LastID: batch[len(batch)-1].id,
+				RowCount: int32(len(batch)), LeafPrefixes: prefixes,
+			})
+			if err != nil {
+				return Result{}, fmt.Errorf("seal: record hints for %s: %w", table.Stem, err)
+			}
+		}
+		if err := cur.close(ctx); err != nil {
+			return Result{}, fmt.Errorf("seal: %w", err)
+		}
+	}
+	if tree.Size() == 0 {
+		// Nothing new is final: the window stays open for the next seal.
+		return Result{Head: current}, nil
+	}
+	hdr.MerkleRoot = tree.Root()
+	hash := hdr.Hash()
+	n, err := s.q.SealInsert(ctx, tx, db.SealInsertParams{
+		ID: hdr.ID, Version: hdr.Version, HorizonFrom: hdr.HorizonFrom, HorizonTo: hdr.HorizonTo,
+		RowCounts: hdr.RowCounts, MerkleRoot: hdr.MerkleRoot[:], PrevHash: hdr.PrevHash[:],
+		SealHash: hash[:], SealedAt: hdr.SealedAt,
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("seal: insert seal %d: %w", hdr.ID, translate(err))
+	}
+	if n == 0 {
+		return Result{}, fmt.Errorf("%w (seal %d)", ErrConflict, hdr.ID)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Result{}, fmt.Errorf("seal: commit seal %d: %w", hdr.ID, translate(err))
+	}
+	return Result{Sealed: true, Head: &Head{ID: hdr.ID, Hash: hash}, Seal: hdr, Rows: int64(tree.Size())}, nil
+}
+
+// rollback rolls tx back even when ctx was cancelled; after a commit it is
+// a no-op.
+func rollback(ctx context.Context, tx pgx.Tx) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = tx.Rollback(rctx)
+}
+
+func hashOf(b []byte) canon.Hash {
+	var h canon.Hash
+	copy(h[:], b)
+	return h
+}

@@ -1,0 +1,352 @@
+package seal_test
+
+import (
+	"context"
+	"encoding/hex"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/racledger/racledger/internal/canon"
+	"github.com/racledger/racledger/internal/pgtest"
+	"github.com/racledger/racledger/internal/seal"
+)
+
+func TestSealAndVerifyCleanLedger(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+
+	t.Run("an empty ledger seals nothing and verifies", func(t *testing.T) {
+		res, err := seal.Seal(ctx, pool)
+		require.NoError(t, err)
+		require.False(t, res.Sealed)
+		require.Nil(t, res.Head)
+		rep, err := seal.Verify(ctx, pool, seal.VerifyOptions{})
+		require.NoError(t, err)
+		require.Nil(t, rep.Tamper)
+		require.Zero(t, rep.Seals)
+	})
+
+	populate(t, pool, 20000) // more than two fetches per table
+	waitFinal(t, pool)
+	first, err := seal.Seal(ctx, pool)
+	require.NoError(t, err)
+	require.True(t, first.Sealed)
+	require.Equal(t, int64(1), first.Head.ID)
+	require.Equal(t, int64(0), first.Seal.HorizonFrom)
+	require.Equal(t, canon.Hash{}, first.Seal.PrevHash)
+	require.Equal(t, []int64{20000, 20000, 20000, 20000, 20000, 20000}, first.Seal.RowCounts)
+
+	again, err := seal.Seal(ctx, pool)
+	require.NoError(t, err)
+	require.False(t, again.Sealed, "nothing new is final")
+	require.Equal(t, first.Head, again.Head)
+
+	populate(t, pool, 10)
+	waitFinal(t, pool)
+	second, err := seal.Seal(ctx, pool)
+	require.NoError(t, err)
+	require.True(t, second.Sealed)
+	require.Equal(t, int64(2), second.Head.ID)
+	require.Equal(t, first.Seal.HorizonTo, second.Seal.HorizonFrom)
+	require.Equal(t, first.Head.Hash, second.Seal.PrevHash)
+	require.Equal(t, int64(60), second.Rows)
+
+	var progress []int64
+	rep, err := seal.Verify(ctx, pool, seal.VerifyOptions{
+		Head:     &first.Head.Hash,
+		Progress: func(h canon.SealHeader, _ int64) { progress = append(progress, h.ID) },
+	})
+	require.NoError(t, err)
+	require.Nil(t, rep.Tamper)
+	require.Equal(t, 2, rep.Seals)
+	require.Equal(t, int64(120060), rep.Rows)
+	require.Equal(t, *second.Head, *rep.Head)
+	require.Equal(t, int64(1), rep.HeadFoundAt)
+	require.Equal(t, []int64{1, 2}, progress)
+
+	rep, err = seal.Verify(ctx, pool, seal.VerifyOptions{From: 2, Head: &second.Head.Hash})
+	require.NoError(t, err)
+	require.Nil(t, rep.Tamper)
+	require.Equal(t, 1, rep.Seals)
+
+	chunks := queryInt(t, pool, "SELECT count(*) FROM rac.seal_chunks WHERE seal_id = 1 AND table_name = 'acks'")
+	require.Equal(t, int64(3), chunks, "20000 rows in chunks of 8192")
+}
+
+// sealed returns a pool whose ledger holds n rows per table in one seal
+// and m more in a second seal, and the two heads.
+func sealed(t *testing.T, n, m int) (*seal.Result, *seal.Result, func(string, ...any), *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	populate(t, pool, n)
+	waitFinal(t, pool)
+	first, err := seal.Seal(ctx, pool)
+	require.NoError(t, err)
+	require.True(t, first.Sealed)
+	populate(t, pool, m)
+	waitFinal(t, pool)
+	second, err := seal.Seal(ctx, pool)
+	require.NoError(t, err)
+	require.True(t, second.Sealed)
+	return &first, &second, func(stmt string, args ...any) { tamper(t, pool, stmt, args...) }, pool
+}
+
+func verify(t *testing.T, pool *pgxpool.Pool, opts seal.VerifyOptions) *seal.Tamper {
+	t.Helper()
+	rep, err := seal.Verify(context.Background(), pool, opts)
+	require.NoError(t, err)
+	require.NotNil(t, rep.Tamper, "tampering not detected")
+	t.Logf("detected: %s", rep.Tamper)
+	return rep.Tamper
+}
+
+func TestVerifyDetectsAndLocatesTampering(t *testing.T) {
+	t.Parallel()
+
+	t.Run("an edited ack", func(t *testing.T) {
+		t.Parallel()
+		_, _, do, pool := sealed(t, 100, 100)
+		id := queryInt(t, pool, "SELECT id FROM rac.acks ORDER BY id OFFSET 150 LIMIT 1")
+		do("UPDATE rac.acks SET result_id = 'forged' WHERE id = $1", id)
+		got := verify(t, pool, seal.VerifyOptions{})
+		require.Equal(t, seal.Tamper{SealID: 2, Kind: seal.KindEdited, Table: "acks", RowID: id, Detail: got.Detail}, *got)
+	})
+
+	t.Run("a deleted expectation", func(t *testing.T) {
+		t.Parallel()
+		_, _, do, pool := sealed(t, 100, 100)
+		id := queryInt(t, pool, "SELECT id FROM rac.expectations ORDER BY id OFFSET 40 LIMIT 1")
+		do("DELETE FROM rac.expectations WHERE id = $1", id)
+		got := verify(t, pool, seal.VerifyOptions{})
+		require.Equal(t, int64(1), got.SealID)
+		require.Equal(t, seal.KindDeleted, got.Kind)
+		require.Equal(t, "expectations", got.Table)
+		require.Equal(t, id-1, got.After)
+		require.Equal(t, id+1, got.Before)
+		require.Contains(t, got.Detail, "99 rows, sealed 100")
+	})
+
+	t.Run("a finding inserted into a sealed window", func(t *testing.T) {
+		t.Parallel()
+		_, _, do, pool := sealed(t, 100, 100)
+		txID := queryInt(t, pool, "SELECT tx_id FROM rac.findings ORDER BY id LIMIT 1")
+		do(`INSERT INTO rac.findings (tx_id, reconciliation_id, violated_at, run_id, tenant_id, action_id, kind)
+		    VALUES ($1, 1, now(), gen_random_uuid(), 1, 1, 'drift')`, txID)
+		id := queryInt(t, pool, "SELECT max(id) FROM rac.findings")
+		got := verify(t, pool, seal.VerifyOptions{})
+		require.Equal(t, int64(1), got.SealID)
+		require.Equal(t, seal.KindInserted, got.Kind)
+		require.Equal(t, "findings", got.Table)
+		require.Equal(t, id, got.RowID)
+	})
+
+	t.Run("a reordered pair of ids", func(t *testing.T) {
+		t.Parallel()
+		_, _, do, pool := sealed(t, 100, 100)
+		a := queryInt(t, pool, "SELECT id FROM rac.acks ORDER BY id OFFSET 10 LIMIT 1")
+		b := queryInt(t, pool, "SELECT id FROM rac.acks ORDER BY id OFFSET 11 LIMIT 1")
+		// An identity column ALWAYS generated: the superuser relaxes it first.
+		do("ALTER TABLE rac.acks ALTER COLUMN id SET GENERATED BY DEFAULT")
+		do("UPDATE rac.acks SET id = CASE id WHEN $1::bigint THEN $2::bigint ELSE $1::bigint END WHERE id IN ($1, $2)", a, b)
+		got := verify(t, pool, seal.VerifyOptions{})
+		require.Equal(t, int64(1), got.SealID)
+		require.Equal(t, seal.KindEdited, got.Kind)
+		require.Equal(t, "acks", got.Table)
+		require.Equal(t, a, got.RowID)
+	})
+
+	t.Run("a changed seal row", func(t *testing.T) {
+		t.Parallel()
+		_, _, do, pool := sealed(t, 10, 10)
+		do("UPDATE rac.seals SET row_counts[2] = row_counts[2] - 1 WHERE id = 1")
+		got := verify(t, pool, seal.VerifyOptions{})
+		require.Equal(t, int64(1), got.SealID)
+		require.Equal(t, seal.KindSealChanged, got.Kind)
+	})
+
+	t.Run("a forged seal_hash", func(t *testing.T) {
+		t.Parallel()
+		_, _, do, pool := sealed(t, 10, 10)
+		do("UPDATE rac.seals SET seal_hash = sha256(seal_hash) WHERE id = 1")
+		got := verify(t, pool, seal.VerifyOptions{})
+		require.Equal(t, int64(1), got.SealID)
+		require.Equal(t, seal.KindSealChanged, got.Kind)
+	})
+
+	t.Run("a deleted middle seal breaks the chain", func(t *testing.T) {
+		t.Parallel()
+		pool := pgtest.NewPool(t)
+		for range 3 {
+			populate(t, pool, 5)
+			waitFinal(t, pool)
+			_, err := seal.Seal(context.Background(), pool)
+			require.NoError(t, err)
+		}
+		tamper(t, pool, "DELETE FROM rac.seals WHERE id = 2")
+		got := verify(t, pool, seal.VerifyOptions{})
+		require.Equal(t, int64(3), got.SealID)
+		require.Equal(t, seal.KindChainBroken, got.Kind)
+	})
+
+	t.Run("a truncated chain against a published head", func(t *testing.T) {
+		t.Parallel()
+		_, second, do, pool := sealed(t, 10, 10)
+		do("DELETE FROM rac.seal_chunks WHERE seal_id = 2")
+		do("DELETE FROM rac.seals WHERE id = 2")
+		rep, err := seal.Verify(context.Background(), pool, seal.VerifyOptions{})
+		require.NoError(t, err)
+		require.Nil(t, rep.Tamper, "without a published head a truncated chain is self-consistent")
+		got := verify(t, pool, seal.VerifyOptions{Head: &second.Head.Hash})
+		require.Equal(t, seal.KindHeadMissing, got.Kind)
+		require.Equal(t, int64(1), got.SealID)
+	})
+}
+
+func TestConcurrentSealersDoNotFork(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	populate(t, pool, 1000)
+	waitFinal(t, pool)
+	var wg sync.WaitGroup
+	results := make([]seal.Result, 8)
+	errs := make([]error, 8)
+	for i := range results {
+		wg.Go(func() { results[i], errs[i] = seal.Seal(ctx, pool) })
+	}
+	wg.Wait()
+	sealedCount := 0
+	for i := range results {
+		require.NoError(t, errs[i])
+		if results[i].Sealed {
+			sealedCount++
+		}
+		require.Equal(t, int64(1), results[i].Head.ID)
+	}
+	require.Equal(t, 1, sealedCount)
+	require.Equal(t, int64(1), queryInt(t, pool, "SELECT count(*) FROM rac.seals"))
+}
+
+func TestConcurrentWritersLoseNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	sealer, err := seal.New(pool, seal.Options{})
+	require.NoError(t, err)
+
+	const writers, txPerWriter = 4, 60
+	var writersDone sync.WaitGroup
+	stop := make(chan struct{})
+	for range writers {
+		writersDone.Go(func() {
+			for range txPerWriter {
+				populate(t, pool, 3)
+			}
+		})
+	}
+	var sealers sync.WaitGroup
+	sealErrs := make(chan error, 1000)
+	for range 2 {
+		sealers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := sealer.Seal(ctx); err != nil {
+					sealErrs <- err
+				}
+			}
+		})
+	}
+	writersDone.Wait()
+	close(stop)
+	sealers.Wait()
+	close(sealErrs)
+	for err := range sealErrs {
+		require.NoError(t, err)
+	}
+	waitFinal(t, pool)
+	_, err = sealer.Seal(ctx)
+	require.NoError(t, err)
+
+	seals := queryInt(t, pool, "SELECT count(*) FROM rac.seals")
+	require.Greater(t, seals, int64(1), "sealing ran while writers wrote")
+	for i, tb := range canon.Tables {
+		total := queryInt(t, pool, "SELECT count(*) FROM "+tb.Name)
+		require.Equal(t, int64(writers*txPerWriter*3), total)
+		sealedRows := queryInt(t, pool, "SELECT coalesce(sum(row_counts[$1]), 0)::bigint FROM rac.seals", i+1)
+		require.Equal(t, total, sealedRows, "%s: rows across seals", tb.Stem)
+		// Every row lies in exactly one seal's window.
+		pairs := queryInt(t, pool, "SELECT count(*) FROM "+tb.Name+" x JOIN rac.seals s ON x.tx_id >= s.horizon_from AND x.tx_id < s.horizon_to")
+		require.Equal(t, total, pairs, "%s: (row, seal) pairs", tb.Stem)
+	}
+	rep, err := seal.Verify(ctx, pool, seal.VerifyOptions{})
+	require.NoError(t, err)
+	require.Nil(t, rep.Tamper)
+	require.Equal(t, int64(writers*txPerWriter*3*len(canon.Tables)), rep.Rows)
+}
+
+func TestInclusionProofs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	first, second, _, pool := sealed(t, 50, 30)
+
+	for _, table := range []string{"expectations", "acks", "resolutions", "reconciliations"} {
+		t.Run("a proof of a row of "+table+" verifies", func(t *testing.T) {
+			tb, _, err := canon.Lookup(table)
+			require.NoError(t, err)
+			id := queryInt(t, pool, "SELECT id FROM "+tb.Name+" ORDER BY id OFFSET 60 LIMIT 1")
+			p, err := seal.Prove(ctx, pool, table, id)
+			require.NoError(t, err)
+			require.Equal(t, int64(2), p.Seal.ID)
+			require.NoError(t, seal.VerifyProof(p, nil))
+			require.NoError(t, seal.VerifyProof(p, &second.Head.Hash))
+		})
+	}
+
+	p, err := seal.Prove(ctx, pool, "acks", queryInt(t, pool, "SELECT min(id) FROM rac.acks"))
+	require.NoError(t, err)
+	require.Equal(t, int64(1), p.Seal.ID)
+	require.NoError(t, seal.VerifyProof(p, &first.Head.Hash))
+
+	alter := map[string]func(p *seal.Proof){
+		"an altered leaf": func(p *seal.Proof) {
+			b, _ := hex.DecodeString(p.LeafData)
+			b[len(b)-1] ^= 1
+			p.LeafData = hex.EncodeToString(b)
+			p.LeafHash = ""
+		},
+		"another row id":     func(p *seal.Proof) { p.RowID++ },
+		"another table":      func(p *seal.Proof) { p.Table = "expectations" },
+		"an altered path":    func(p *seal.Proof) { p.AuditPath[0] = canon.EmptyRoot.String() },
+		"another leaf index": func(p *seal.Proof) { p.LeafIndex++ },
+		"an altered seal":    func(p *seal.Proof) { p.Seal.HorizonTo++ },
+		"an altered root":    func(p *seal.Proof) { p.Seal.MerkleRoot = canon.EmptyRoot.String() },
+	}
+	for name, f := range alter {
+		t.Run("a proof with "+name+" fails", func(t *testing.T) {
+			q := *p
+			q.AuditPath = append([]string(nil), p.AuditPath...)
+			q.Seal.RowCounts = append([]int64(nil), p.Seal.RowCounts...)
+			f(&q)
+			require.ErrorIs(t, seal.VerifyProof(&q, nil), seal.ErrBadProof)
+		})
+	}
+	t.Run("a proof against another head fails", func(t *testing.T) {
+		require.ErrorIs(t, seal.VerifyProof(p, &second.Head.Hash), seal.ErrBadProof)
+	})
+	t.Run("an unsealed row has no proof", func(t *testing.T) {
+		populate(t, pool, 1)
+		_, err := seal.Prove(ctx, pool, "acks", queryInt(t, pool, "SELECT max(id) FROM rac.acks"))
+		require.ErrorIs(t, err, seal.ErrNotSealed)
+		_, err = seal.Prove(ctx, pool, "acks", 1<<40)
+		require.ErrorIs(t, err, seal.ErrRowNotFound)
+	})
+}

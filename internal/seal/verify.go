@@ -1,0 +1,337 @@
+package seal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/racledger/racledger/db"
+	"github.com/racledger/racledger/internal/canon"
+)
+
+// Kinds of tampering Verify reports.
+const (
+	KindSealChanged = "seal-changed" // a seal row no longer matches its own seal_hash
+	KindChainBroken = "chain-broken" // ids, horizons or prev_hash do not link to the previous seal
+	KindCount       = "count"        // a table's row count differs (located rows, if any, in RowID)
+	KindEdited      = "edited"       // a sealed row's content changed
+	KindInserted    = "inserted"     // a row appeared in a sealed window
+	KindDeleted     = "deleted"      // a sealed row is gone
+	KindRoot        = "root"         // the Merkle root differs and the hints cannot name a row
+	KindHeadMissing = "head-missing" // the published head is not in the chain (truncated or rewritten)
+	KindNoSeals     = "no-seals"     // a head was given but the chain is empty
+)
+
+// Tamper describes the first inconsistency Verify found.
+type Tamper struct {
+	// SealID is the first seal that no longer matches (0 for a missing head
+	// with an empty chain).
+	SealID int64
+	// Kind is one of the Kind constants.
+	Kind string
+	// Table is the ledger table (file stem) of a row-level finding.
+	Table string
+	// RowID is the edited or inserted row; 0 when unknown.
+	RowID int64
+	// After and Before bound a deleted row: it lay between these ids (0:
+	// the start or end of the table's window).
+	After, Before int64
+	// Detail is a human-readable account.
+	Detail string
+}
+
+// String describes the tampering in one line.
+func (t *Tamper) String() string {
+	s := fmt.Sprintf("seal %d: %s", t.SealID, t.Kind)
+	if t.Table != "" {
+		s += " in " + t.Table
+	}
+	switch {
+	case t.Kind == KindDeleted:
+		s += fmt.Sprintf(": a row deleted between id %s and id %s", idOrEdge(t.After, "start"), idOrEdge(t.Before, "end"))
+	case t.RowID != 0:
+		s += fmt.Sprintf(": row id %d", t.RowID)
+	}
+	if t.Detail != "" {
+		s += " (" + t.Detail + ")"
+	}
+	return s
+}
+
+func idOrEdge(id int64, edge string) string {
+	if id == 0 {
+		return "(" + edge + " of window)"
+	}
+	return fmt.Sprint(id)
+}
+
+// VerifyOptions configure Verify.
+type VerifyOptions struct {
+	// From is the first seal to verify; its prev_hash is trusted. Default
+	// (0): the whole chain from seal 1.
+	From int64
+	// Head, when set, is a seal hash published elsewhere: the chain must
+	// contain it, or Verify reports the chain truncated or rewritten.
+	Head *canon.Hash
+	// Progress, when set, is called after each verified seal.
+	Progress func(h canon.SealHeader, rows int64)
+}
+
+// Report is the outcome of Verify.
+type Report struct {
+	// Seals and Rows count what was recomputed.
+	Seals int
+	Rows  int64
+	// Head is the last verified seal; nil for an empty chain.
+	Head *Head
+	// HeadFoundAt is the id of the seal whose hash equals VerifyOptions.Head
+	// (0 when no head was given or it was not found).
+	HeadFoundAt int64
+	// Tamper is the first inconsistency; nil when the ledger is intact.
+	Tamper *Tamper
+}
+
+// Verify recomputes every seal from the ledger rows, one seal at a time in
+// its own REPEATABLE READ READ ONLY transaction, and checks the chain. It
+// returns an error only when it could not do its work; tampering is
+// reported in Report.Tamper. Memory stays flat for any ledger size: rows are
+// streamed and only the running Merkle state is kept.
+func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Report, error) {
+	q := db.New()
+	rep := &Report{}
+	var prev *db.RacSeal
+	after := int64(0)
+	if opts.From > 1 {
+		after = opts.From - 1
+	}
+	for {
+		s, err := q.SealNext(ctx, pool, after)
+		if errors.Is(err, pgx.ErrNoRows) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("verify: read seal after %d: %w", after, err)
+		}
+		after = s.ID
+		hdr, t := checkSeal(&s, prev, opts.From)
+		if t != nil {
+			rep.Tamper = t
+			return rep, nil
+		}
+		rows, t, err := verifyRows(ctx, pool, hdr)
+		if err != nil {
+			return nil, err
+		}
+		if t != nil {
+			rep.Tamper = t
+			return rep, nil
+		}
+		rep.Seals++
+		rep.Rows += rows
+		hash := hashOf(s.SealHash)
+		rep.Head = &Head{ID: s.ID, Hash: hash}
+		if opts.Head != nil && hash == *opts.Head {
+			rep.HeadFoundAt = s.ID
+		}
+		if opts.Progress != nil {
+			opts.Progress(hdr, rows)
+		}
+		prev = &s
+	}
+	if opts.From > 1 && rep.Seals == 0 {
+		return nil, fmt.Errorf("verify: no seal %d", opts.From)
+	}
+	if opts.Head != nil && rep.HeadFoundAt == 0 {
+		if rep.Head == nil {
+			rep.Tamper = &Tamper{Kind: KindNoSeals, Detail: "the chain is empty but a head " + opts.Head.String() + " was published"}
+		} else {
+			rep.Tamper = &Tamper{SealID: rep.Head.ID, Kind: KindHeadMissing,
+				Detail: fmt.Sprintf("published head %s is not in the chain, which ends at seal %d %s: seals were deleted from the end or the chain was rewritten", opts.Head, rep.Head.ID, rep.Head.Hash)}
+		}
+	}
+	return rep, nil
+}
+
+// checkSeal checks a seal row against its own hash and its predecessor.
+func checkSeal(s *db.RacSeal, prev *db.RacSeal, from int64) (canon.SealHeader, *Tamper) {
+	hdr := headerOf(s)
+	bad := func(kind, detail string) (canon.SealHeader, *Tamper) {
+		return hdr, &Tamper{SealID: s.ID, Kind: kind, Detail: detail}
+	}
+	if len(s.MerkleRoot) != canon.HashSize || len(s.PrevHash) != canon.HashSize || len(s.SealHash) != canon.HashSize {
+		return bad(KindSealChanged, "a hash column is not 32 bytes")
+	}
+	if got := hdr.Hash(); got != hashOf(s.SealHash) {
+		return bad(KindSealChanged, fmt.Sprintf("its columns hash to %s, seal_hash says %s", got, hashOf(s.SealHash)))
+	}
+	switch {
+	case prev == nil && from <= 1:
+		if s.ID != 1 || s.HorizonFrom != 0 || hdr.PrevHash != (canon.Hash{}) {
+			return bad(KindChainBroken, fmt.Sprintf("the chain starts at seal %d (horizon %d), not at seal 1 from horizon 0 with a zero prev_hash", s.ID, s.HorizonFrom))
+		}
+	case prev == nil:
+		if s.ID != from {
+			return bad(KindChainBroken, fmt.Sprintf("seal %d is missing", from))
+		}
+	default:
+		if s.ID != prev.ID+1 {
+			return bad(KindChainBroken, fmt.Sprintf("follows seal %d: seals in between are missing", prev.ID))
+		}
+		if s.HorizonFrom != prev.HorizonTo {
+			return bad(KindChainBroken, fmt.Sprintf("window starts at %d, seal %d ended at %d", s.HorizonFrom, prev.ID, prev.HorizonTo))
+		}
+		if hdr.PrevHash != hashOf(prev.SealHash) {
+			return bad(KindChainBroken, fmt.Sprintf("prev_hash %s is not seal %d's hash %s", hdr.PrevHash, prev.ID, hashOf(prev.SealHash)))
+		}
+	}
+	if len(s.RowCounts) != len(canon.Tables) {
+		return bad(KindSealChanged, fmt.Sprintf("%d row counts for %d tables", len(s.RowCounts), len(canon.Tables)))
+	}
+	return hdr, nil
+}
+
+func headerOf(s *db.RacSeal) canon.SealHeader {
+	return canon.SealHeader{
+		ID: s.ID, Version: s.Version, HorizonFrom: s.HorizonFrom, HorizonTo: s.HorizonTo,
+		RowCounts: s.RowCounts, MerkleRoot: hashOf(s.MerkleRoot), PrevHash: hashOf(s.PrevHash),
+		SealedAt: s.SealedAt,
+	}
+}
+
+// verifyRows recomputes one seal's counts and root from the rows.
+func verifyRows(ctx context.Context, pool *pgxpool.Pool, hdr canon.SealHeader) (int64, *Tamper, error) {
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return 0, nil, fmt.Errorf("verify: begin: %w", err)
+	}
+	defer rollback(ctx, tx)
+
+	var tree canon.Tree
+	counts := make([]int64, len(canon.Tables))
+	for i := range canon.Tables {
+		cur, err := openLeafCursor(ctx, tx, &canon.Tables[i], "verify_rows", hdr.HorizonFrom, hdr.HorizonTo)
+		if err != nil {
+			return 0, nil, fmt.Errorf("verify seal %d: %w", hdr.ID, err)
+		}
+		for {
+			batch, err := cur.fetch(ctx)
+			if err != nil {
+				return 0, nil, fmt.Errorf("verify seal %d: %w", hdr.ID, err)
+			}
+			if len(batch) == 0 {
+				break
+			}
+			for _, r := range batch {
+				tree.Add(r.hash)
+			}
+			counts[i] += int64(len(batch))
+		}
+		if err := cur.close(ctx); err != nil {
+			return 0, nil, fmt.Errorf("verify seal %d: %w", hdr.ID, err)
+		}
+	}
+	root := tree.Root()
+	countsOK := true
+	for i := range counts {
+		countsOK = countsOK && counts[i] == hdr.RowCounts[i]
+	}
+	if root == hdr.MerkleRoot && countsOK {
+		return int64(tree.Size()), nil, nil
+	}
+	// Detected. Name the row, with the hints, in the same snapshot.
+	t, err := locate(ctx, tx, hdr, counts)
+	if err != nil {
+		return 0, nil, err
+	}
+	if t.Detail == "" {
+		t.Detail = fmt.Sprintf("recomputed root %s, sealed %s", root, hdr.MerkleRoot)
+	}
+	return 0, t, nil
+}
+
+// locate walks each table's rows against the seal's stored leaf-hash
+// prefixes and names the first row that differs. The hints are not trusted:
+// detection already happened; if they were altered too, locate can only
+// report the table whose count differs, or the root.
+func locate(ctx context.Context, tx pgx.Tx, hdr canon.SealHeader, counts []int64) (*Tamper, error) {
+	for i := range canon.Tables {
+		table := &canon.Tables[i]
+		t, err := locateInTable(ctx, tx, hdr.ID, table, hdr.HorizonFrom, hdr.HorizonTo)
+		if err != nil {
+			return nil, fmt.Errorf("verify seal %d: locate: %w", hdr.ID, err)
+		}
+		if t != nil {
+			if counts[i] != hdr.RowCounts[i] {
+				t.Detail = fmt.Sprintf("%d rows, sealed %d", counts[i], hdr.RowCounts[i])
+			}
+			return t, nil
+		}
+		if counts[i] != hdr.RowCounts[i] {
+			return &Tamper{SealID: hdr.ID, Kind: KindCount, Table: table.Stem,
+				Detail: fmt.Sprintf("%d rows, sealed %d; the hints cannot name the row", counts[i], hdr.RowCounts[i])}, nil
+		}
+	}
+	return &Tamper{SealID: hdr.ID, Kind: KindRoot, Detail: "the rows differ from the sealed ones but the hints cannot name the row (they were altered too)"}, nil
+}
+
+func locateInTable(ctx context.Context, tx pgx.Tx, sealID int64, table *canon.Table, from, to int64) (*Tamper, error) {
+	rows, err := openLeafCursor(ctx, tx, table, "locate_rows", from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.close(ctx) }()
+	hints, err := openPrefixCursor(ctx, tx, "locate_hints", sealID, table.Stem)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _, _ = tx.Exec(ctx, "CLOSE locate_hints") }()
+
+	found := func(kind string, id int64) *Tamper {
+		return &Tamper{SealID: sealID, Kind: kind, Table: table.Stem, RowID: id}
+	}
+	var prevID int64
+	for {
+		r, rok, err := rows.next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s, sok, err := hints.next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case !rok && !sok:
+			return nil, nil
+		case rok && sok && prefixOf(r.hash) == s:
+			prevID = r.id
+			continue
+		case !rok:
+			return &Tamper{SealID: sealID, Kind: KindDeleted, Table: table.Stem, After: prevID}, nil
+		case !sok:
+			return found(KindInserted, r.id), nil
+		}
+		// The first difference: look one row ahead on both sides.
+		r2, rok2, err := rows.next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s2, sok2, err := hints.next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case rok2 && sok2 && prefixOf(r2.hash) == s2, !rok2 && !sok2:
+			return found(KindEdited, r.id), nil
+		case rok2 && prefixOf(r2.hash) == s:
+			return found(KindInserted, r.id), nil
+		case sok2 && prefixOf(r.hash) == s2:
+			return &Tamper{SealID: sealID, Kind: KindDeleted, Table: table.Stem, After: prevID, Before: r.id}, nil
+		default:
+			return &Tamper{SealID: sealID, Kind: KindEdited, Table: table.Stem, RowID: r.id,
+				Detail: "the first row that differs; rows after it differ too"}, nil
+		}
+	}
+}
