@@ -8,12 +8,15 @@
 //	rac serve --listen ADDR [--every 30s] [--batch-size N]
 //	rac report [--run ID] [--since DURATION|RFC3339] [--tenant NAME] [--format table|json]
 //	rac demo [--runs N] [--seed S] [--data-dir DIR]
+//	rac export --from TIME --to TIME --out DIR [--format csv|jsonl|parquet] [--tenant NAME] [--sign-key FILE] [--force]
+//	rac verify-export DIR [--pub-key FILE]
+//	rac keygen --out PREFIX
 //
 // The database comes from --database-url or DATABASE_URL (a libpq URL or
 // key=value string); `rac demo` starts an embedded PostgreSQL when there is
 // none. RAC_GRACE (a Go duration, default 0s) is the grace after a deadline
 // before an unacked expectation is missing. Exit codes: 0 ok, 1 error,
-// 2 usage, 3 findings open (reconcile --once, report).
+// 2 usage, 3 findings open (reconcile --once, report), 4 tampered (verify-export).
 package main
 
 import (
@@ -68,6 +71,9 @@ func commands() []command {
 		{name: "serve", summary: "reconcile on a schedule and serve /metrics, /healthz and /readyz", run: runServe},
 		{name: "report", summary: "print verdicts and open findings as a table or JSON", run: runReport},
 		{name: "waive", summary: "close an open finding with a reason (needs the rac_waiver role)", run: runWaive},
+		{name: "export", summary: "export a time range of the ledger to CSV, JSON Lines or Parquet files with a manifest", run: runExport},
+		{name: "verify-export", summary: "check an export's files, row counts and signature against its manifest", run: runVerifyExport},
+		{name: "keygen", summary: "write an ed25519 key pair for signing exports", run: runKeygen},
 		{name: "demo", summary: "simulate runs with injected faults, reconcile them and check the findings", run: runDemo},
 	}
 }
