@@ -5,7 +5,11 @@
 //
 //	rac migrate [up|down|status] [--database-url URL]
 //	rac reconcile (--once | --every DURATION) [--batch-size N]
-//	rac serve --listen ADDR [--every 30s] [--batch-size N]
+//	rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--batch-size N]
+//	rac seal
+//	rac verify [--from SEAL] [--head HASH]
+//	rac prove --table T --id N [--out FILE]
+//	rac verify-proof FILE [--head HASH]
 //	rac report [--run ID] [--since DURATION|RFC3339] [--tenant NAME] [--format table|json]
 //	rac demo [--runs N] [--seed S] [--data-dir DIR]
 //	rac export --from TIME --to TIME --out DIR [--format csv|jsonl|parquet] [--tenant NAME] [--sign-key FILE] [--force]
@@ -69,6 +73,10 @@ func commands() []command {
 		{name: "migrate", summary: "apply, reverse or list schema migrations (up|down|status)", run: runMigrate},
 		{name: "reconcile", summary: "reconcile expectations and acks once (--once) or on a schedule (--every)", run: runReconcile},
 		{name: "serve", summary: "reconcile on a schedule and serve /metrics, /healthz and /readyz", run: runServe},
+		{name: "seal", summary: "seal the rows final since the last seal; prints the head to publish", run: runSeal},
+		{name: "verify", summary: "recompute every seal and check the chain (exit 4: tampered)", run: runVerify},
+		{name: "prove", summary: "print the inclusion proof of one row in its seal", run: runProve},
+		{name: "verify-proof", summary: "check an inclusion proof offline (exit 4: invalid)", run: runVerifyProof},
 		{name: "report", summary: "print verdicts and open findings as a table or JSON", run: runReport},
 		{name: "waive", summary: "close an open finding with a reason (needs the rac_waiver role)", run: runWaive},
 		{name: "export", summary: "export a time range of the ledger to CSV, JSON Lines or Parquet files with a manifest", run: runExport},

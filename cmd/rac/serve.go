@@ -14,10 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/racledger/racledger/internal/seal"
 	"github.com/racledger/racledger/reconciler"
 )
 
-const serveSynopsis = "rac serve --listen ADDR [--every 30s] [--batch-size N] [--database-url URL]"
+const serveSynopsis = "rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--batch-size N] [--database-url URL]"
 
 const (
 	// readyTimeout bounds the database ping behind /readyz.
@@ -36,6 +37,7 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	dbURL := databaseFlag(fs, env)
 	listen := fs.String("listen", "", "address for /metrics, /healthz and /readyz, e.g. :9464 (port 0 picks a free port)")
 	every := fs.Duration("every", 30*time.Second, "interval between reconciliation passes")
+	sealEvery := fs.Duration("seal-every", 5*time.Minute, "interval between seals of the final rows (0 disables sealing)")
 	batchSize := fs.Int("batch-size", 0, fmt.Sprintf("runs reconciled per transaction (default %d)", reconciler.DefaultBatchSize))
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
@@ -45,6 +47,9 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	}
 	if *every <= 0 {
 		return exitUsage, fmt.Errorf("%w: --every %v must be positive", errUsage, *every)
+	}
+	if *sealEvery < 0 {
+		return exitUsage, fmt.Errorf("%w: --seal-every %v must not be negative", errUsage, *sealEvery)
 	}
 	opts, err := reconcilerOptions(env, *batchSize, env.logger)
 	if err != nil {
@@ -65,6 +70,13 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	if err != nil {
 		return exitError, fmt.Errorf("create reconciler: %w", err)
 	}
+	var sealer *seal.Sealer
+	if *sealEvery > 0 {
+		sealer, err = seal.New(pool, seal.Options{Registerer: reg, Logger: env.logger})
+		if err != nil {
+			return exitError, fmt.Errorf("create sealer: %w", err)
+		}
+	}
 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", *listen)
@@ -82,9 +94,16 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	defer stopLoop()
 	loopDone := make(chan error, 1)
 	go func() { loopDone <- rec.Run(loopCtx, *every) }()
+	sealDone := make(chan error, 1)
+	if sealer != nil {
+		go func() { sealDone <- sealer.Run(loopCtx, *sealEvery) }()
+	} else {
+		sealDone <- nil
+	}
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
-	env.logger.InfoContext(ctx, "serve: running", slog.Duration("every", *every), slog.Duration("grace", opts.Grace))
+	env.logger.InfoContext(ctx, "serve: running", slog.Duration("every", *every), slog.Duration("grace", opts.Grace),
+		slog.Duration("seal_every", *sealEvery))
 
 	var serveErr error
 	select {
@@ -104,7 +123,11 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	if loopErr != nil {
 		loopErr = fmt.Errorf("reconcile loop: %w", loopErr)
 	}
-	if err := errors.Join(serveErr, loopErr); err != nil {
+	sealErr := <-sealDone
+	if sealErr != nil {
+		sealErr = fmt.Errorf("seal loop: %w", sealErr)
+	}
+	if err := errors.Join(serveErr, loopErr, sealErr); err != nil {
 		return exitError, err
 	}
 	env.logger.InfoContext(ctx, "serve: stopped")

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/racledger/racledger/internal/canon"
+	"github.com/racledger/racledger/internal/seal"
+)
+
+const (
+	proveSynopsis       = "rac prove --table T --id N [--out FILE] [--database-url URL]"
+	verifyProofSynopsis = "rac verify-proof FILE [--head HASH]"
+)
+
+// runProve implements `rac prove`: print (or write to --out) the JSON
+// inclusion proof of one row in its seal.
+func runProve(ctx context.Context, env *environment, args []string) (int, error) {
+	fs := newFlagSet(env, "prove", proveSynopsis)
+	dbURL := databaseFlag(fs, env)
+	table := fs.String("table", "", "ledger table: expectations, acks, findings, resolutions, verdicts or reconciliations")
+	id := fs.Int64("id", 0, "row id")
+	out := fs.String("out", "", "write the proof to FILE instead of stdout")
+	if err := parseFlags(fs, args); err != nil {
+		return parseError(err)
+	}
+	if _, _, err := canon.Lookup(*table); err != nil {
+		return exitUsage, fmt.Errorf("%w: --table: %v", errUsage, err)
+	}
+	if *id <= 0 {
+		return exitUsage, fmt.Errorf("%w: --id N is required", errUsage)
+	}
+	pool, err := connect(ctx, *dbURL)
+	if err != nil {
+		return exitError, err
+	}
+	defer pool.Close()
+	p, err := seal.Prove(ctx, pool, *table, *id)
+	if err != nil {
+		return exitError, err
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return exitError, fmt.Errorf("encode proof: %w", err)
+	}
+	b = append(b, '\n')
+	if *out == "" {
+		_, err = env.stdout.Write(b)
+		return exitOK, err
+	}
+	if err := os.WriteFile(*out, b, 0o644); err != nil {
+		return exitError, fmt.Errorf("write proof: %w", err)
+	}
+	fmt.Fprintf(env.stderr, "proof of %s id %d in seal %d written to %s\n", p.Table, p.RowID, p.Seal.ID, *out)
+	return exitOK, nil
+}
+
+// runVerifyProof implements `rac verify-proof`: check a proof offline,
+// without a database. Exit 0 valid, 4 the proof does not hold, 1 error.
+func runVerifyProof(_ context.Context, env *environment, args []string) (int, error) {
+	fs := newFlagSet(env, "verify-proof", verifyProofSynopsis)
+	headHex := fs.String("head", "", "a published seal hash the proof's seal must equal")
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, nil
+		}
+		return exitUsage, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return exitUsage, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if file == "" {
+		return exitUsage, fmt.Errorf("%w: the proof FILE is required", errUsage)
+	}
+	var head *canon.Hash
+	if *headHex != "" {
+		h, err := canon.ParseHash(*headHex)
+		if err != nil {
+			return exitUsage, fmt.Errorf("%w: --head: %v", errUsage, err)
+		}
+		head = &h
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return exitError, fmt.Errorf("read proof: %w", err)
+	}
+	var p seal.Proof
+	if err := json.Unmarshal(b, &p); err != nil {
+		return exitError, fmt.Errorf("decode proof %s: %w", file, err)
+	}
+	if err := seal.VerifyProof(&p, head); err != nil {
+		fmt.Fprintf(env.stdout, "INVALID: %v\n", err)
+		return exitTampered, nil
+	}
+	fmt.Fprintf(env.stdout, "valid: %s id %d is leaf %d of seal %d (root %s, seal hash %s)\n",
+		p.Table, p.RowID, p.LeafIndex, p.Seal.ID, p.Seal.MerkleRoot, p.Seal.SealHash)
+	return exitOK, nil
+}
