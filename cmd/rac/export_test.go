@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/racledger/racledger/internal/export"
+	"github.com/racledger/racledger/internal/ledgertest"
+	"github.com/racledger/racledger/internal/pgtest"
+	"github.com/racledger/racledger/ledger"
+)
+
+// TestExportAndVerifyExport drives the commands end to end: keygen, a
+// signed export, verify-export intact, then tampered.
+func TestExportAndVerifyExport(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewDatabase(t)
+	pool := newPool(t, db.URL)
+	at := ledgertest.Now(t, pool).Add(-time.Hour)
+	for range 3 {
+		run := uuid.New()
+		ledgertest.DeclareRun(t, pool, "default", run, at, time.Second)
+		ledgertest.AckRun(t, pool, run, at.Add(time.Millisecond), ledger.FinalizeRun)
+	}
+	settle(t, pool)
+	require.Equal(t, exitViolated, rac(ctx, dbEnv(db.URL), "reconcile", "--once").code)
+	from := at.Add(-time.Minute).UTC().Format(time.RFC3339Nano)
+	to := ledgertest.Now(t, pool).UTC().Format(time.RFC3339Nano)
+
+	dir := t.TempDir()
+	key := filepath.Join(dir, "signer")
+	res := rac(ctx, nil, "keygen", "--out", key)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	require.Contains(t, res.stdout, key+".pub")
+
+	for _, format := range []string{"csv", "jsonl", "parquet"} {
+		t.Run(format, func(t *testing.T) {
+			out := filepath.Join(dir, format)
+			res := rac(ctx, dbEnv(db.URL), "export", "--from", from, "--to", to, "--format", format,
+				"--out", out, "--sign-key", key+".key")
+			require.Equal(t, exitOK, res.code, res.stderr)
+			// 15 expectations, 12 acks, 6 findings (missing and stale per run), 3 verdicts, 1 reconciliation.
+			require.Contains(t, res.stdout, "exported 37 rows")
+			require.Contains(t, res.stderr, "export: acks 12 rows", "a progress line per table")
+
+			res = rac(ctx, nil, "verify-export", out, "--pub-key", key+".pub")
+			require.Equal(t, exitOK, res.code, res.stdout+res.stderr)
+			require.Contains(t, res.stdout, "intact")
+			require.Contains(t, res.stdout, "signature verified")
+
+			// Exporting into the same directory again needs --force.
+			res = rac(ctx, dbEnv(db.URL), "export", "--from", from, "--to", to, "--format", format, "--out", out)
+			require.Equal(t, exitError, res.code, res.stderr)
+			require.Contains(t, res.stderr, "not empty")
+
+			path := filepath.Join(out, "expectations."+format)
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			b[len(b)-len(b)/3] ^= 0x20
+			require.NoError(t, os.WriteFile(path, b, 0o644))
+			res = rac(ctx, nil, "verify-export", "--pub-key", key+".pub", out)
+			require.Equal(t, exitTampered, res.code, res.stdout+res.stderr)
+			require.Contains(t, res.stdout, "tampered: expectations."+format+": sha256")
+		})
+	}
+
+	t.Run("removed line", func(t *testing.T) {
+		out := filepath.Join(dir, "removed")
+		res := rac(ctx, dbEnv(db.URL), "export", "--from", from, "--to", to, "--format", "csv", "--out", out)
+		require.Equal(t, exitOK, res.code, res.stderr)
+		path := filepath.Join(out, "acks.csv")
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		lines := strings.SplitAfter(string(b), "\n")
+		require.NoError(t, os.WriteFile(path, []byte(strings.Join(append(lines[:2:2], lines[3:]...), "")), 0o644))
+		res = rac(ctx, nil, "verify-export", out)
+		require.Equal(t, exitTampered, res.code, res.stdout+res.stderr)
+		require.Contains(t, res.stdout, "tampered: acks.csv: 11 rows, manifest says 12")
+		require.Contains(t, res.stdout, "tampered: acks.csv: sha256")
+	})
+
+	t.Run("signature required by --pub-key", func(t *testing.T) {
+		res := rac(ctx, nil, "verify-export", filepath.Join(dir, "removed"), "--pub-key", key+".pub")
+		require.Equal(t, exitTampered, res.code)
+		require.Contains(t, res.stdout, "manifest.json.sig: missing")
+	})
+
+	t.Run("usage and errors", func(t *testing.T) {
+		cases := []struct {
+			args []string
+			code int
+		}{
+			{[]string{"export", "--to", to, "--out", dir}, exitUsage},
+			{[]string{"export", "--from", from, "--to", to}, exitUsage},
+			{[]string{"export", "--from", "yesterday", "--to", to, "--out", dir}, exitUsage},
+			{[]string{"export", "--from", to, "--to", from, "--out", dir}, exitUsage},
+			{[]string{"export", "--from", from, "--to", to, "--out", dir, "--format", "xml"}, exitUsage},
+			{[]string{"export", "--from", from, "--to", "2999-01-01", "--out", filepath.Join(dir, "future")}, exitUsage},
+			{[]string{"export", "--from", from, "--to", to, "--out", filepath.Join(dir, "t"), "--tenant", "nobody"}, exitUsage},
+			{[]string{"export", "--from", from, "--to", to, "--out", filepath.Join(dir, "k"), "--sign-key", key + ".pub"}, exitUsage},
+			{[]string{"verify-export"}, exitUsage},
+			{[]string{"verify-export", dir, "extra"}, exitUsage},
+			{[]string{"verify-export", filepath.Join(dir, "csv"), "--pub-key", key + ".key"}, exitUsage},
+			{[]string{"verify-export", filepath.Join(dir, "no-such-dir")}, exitError},
+			{[]string{"keygen"}, exitUsage},
+			{[]string{"keygen", "--out", key}, exitError}, // never overwrites a key
+		}
+		for _, c := range cases {
+			res := rac(ctx, dbEnv(db.URL), c.args...)
+			require.Equal(t, c.code, res.code, "%v\nstdout: %s\nstderr: %s", c.args, res.stdout, res.stderr)
+		}
+		_, err := os.Stat(filepath.Join(dir, "future", export.ManifestName))
+		require.ErrorIs(t, err, os.ErrNotExist, "no manifest after a failed export")
+	})
+}
+
+// TestExportLarge measures `rac export` of RAC_BENCH_EXPORT_ROWS acks
+// (e.g. 1000000) in every format, run as a subprocess: throughput and the
+// child's peak RSS (getrusage Maxrss), logged, not asserted. Skipped
+// unless the variable is set:
+//
+//	RAC_BENCH_EXPORT_ROWS=1000000 go test -run TestExportLarge -v ./cmd/rac/
+func TestExportLarge(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("RAC_BENCH_EXPORT_ROWS"))
+	if n <= 0 {
+		t.Skip("set RAC_BENCH_EXPORT_ROWS=N to export N acks and measure")
+	}
+	ctx := context.Background()
+	bin := filepath.Join(t.TempDir(), "rac")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+
+	db := pgtest.NewDatabase(t)
+	pool := newPool(t, db.URL)
+	start := time.Now()
+	_, err := pool.Exec(ctx, `
+		INSERT INTO rac.acks (run_id, action_id, acked_at, result_id, idempotency_key, metadata)
+		SELECT gen_random_uuid(), 1 + g % 5, now() - interval '2 hours' + g * interval '1 microsecond',
+		       'result-' || g, 'key-' || g, jsonb_build_object('n', g, 'source', 'bench')
+		FROM generate_series(1, $1::int) AS g`, n)
+	require.NoError(t, err)
+	t.Logf("inserted %d acks in %s", n, time.Since(start).Round(time.Millisecond))
+	from := ledgertest.Now(t, pool).Add(-3 * time.Hour).UTC().Format(time.RFC3339)
+	to := ledgertest.Now(t, pool).UTC().Format(time.RFC3339Nano)
+
+	for _, format := range []string{"csv", "jsonl", "parquet"} {
+		out := filepath.Join(t.TempDir(), format)
+		cmd := exec.Command(bin, "export", "--from", from, "--to", to, "--format", format, "--out", out)
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+db.URL)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		began := time.Now()
+		err := cmd.Run()
+		elapsed := time.Since(began)
+		require.NoError(t, err, stderr.String())
+		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		m, err := os.ReadFile(filepath.Join(out, export.ManifestName))
+		require.NoError(t, err)
+		man, err := export.ParseManifest(m)
+		require.NoError(t, err)
+		require.EqualValues(t, n, man.Files[1].Rows)
+		t.Logf("%-7s %d acks in %s: %.0f rows/s, %d MiB acks file, peak RSS %d MiB",
+			format, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(),
+			man.Files[1].Bytes>>20, ru.Maxrss>>10)
+		t.Logf("%s progress:\n%s", format, stderr.String())
+
+		verify := exec.Command(bin, "verify-export", out)
+		began = time.Now()
+		outb, err := verify.CombinedOutput()
+		require.NoError(t, err, string(outb))
+		vru := verify.ProcessState.SysUsage().(*syscall.Rusage)
+		t.Logf("%-7s verify-export in %s, peak RSS %d MiB", format, time.Since(began).Round(time.Millisecond), vru.Maxrss>>10)
+	}
+}
