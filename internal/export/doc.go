@@ -17,17 +17,18 @@
 // finding_resolutions.recorded_at, run_verdicts.recorded_at,
 // reconciliations.finished_at); rows are written in id order. Those times
 // come from the database clock inside the writing transaction, so a row
-// not yet written can only get a time after the export started. The one
-// way a later export of the same range could see more rows is a
-// transaction that wrote into the range but had not committed when the
-// snapshot was taken. [Export] therefore only reads a closed range: To is
-// not after the snapshot's database time, and no transaction in progress
-// at the snapshot (pg_snapshot_xip) started before To. It waits up to
-// Options.Wait for such transactions to finish and otherwise fails with
-// [ErrOpenRange] naming them. A closed range exported again, with the same
-// format and tenant and by the same tool version, gives byte-identical
-// files: nothing time-dependent (the export time, the snapshot) is written
-// into the data files, only into the manifest.
+// not yet written can only get a time after the export started; To must
+// not be after the database clock. The one way a later export of the same
+// range could see more rows is a transaction that wrote into the range but
+// had not committed when the snapshot was taken. Before taking its
+// snapshot, [Export] therefore checks that no transaction holding a
+// transaction id (pg_locks) in this database started before To, counting
+// sessions it may not see as open; it waits up to Options.Wait for them
+// and otherwise fails with [ErrOpenRange] naming them. A closed range
+// exported again, with the same format and tenant and by the same tool
+// version, gives byte-identical files: nothing time-dependent (the export
+// time, the snapshot) is written into the data files, only into the
+// manifest.
 //
 // # Memory
 //
