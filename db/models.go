@@ -211,6 +211,19 @@ type RacSeal struct {
 	SealedAt time.Time
 }
 
+// The seal chain with hashes in hex; the row with the largest id is the head to publish.
+type RacSealChain struct {
+	ID          int64
+	Version     int16
+	HorizonFrom int64
+	HorizonTo   int64
+	RowCounts   []int64
+	MerkleRoot  string
+	PrevHash    string
+	SealHash    string
+	SealedAt    time.Time
+}
+
 // Per-seal locating hints for rac verify: the 8-byte prefix of each leaf hash, per table, in chunks. Not covered by seal_hash and not used for detection, only to name the tampered row.
 type RacSealChunk struct {
 	SealID       int64

@@ -64,12 +64,21 @@ CREATE INDEX reconciliations_tx_id_brin ON rac.reconciliations USING brin (tx_id
 
 -- The reconciler role seals (rac serve); it already reads every ledger table.
 GRANT SELECT, INSERT ON rac.seals, rac.seal_chunks TO rac_reconciler;
--- Seals are a verification artifact: auditors may read them to compare the
--- head with the one published elsewhere.
-GRANT SELECT ON rac.seals TO rac_auditor;
+-- Seals are a verification artifact: auditors may read them, to compare the
+-- head with the one published elsewhere, through a view (auditors read
+-- views only, as in 00003 and 00004), with the hashes in hex.
+CREATE VIEW rac.seal_chain AS
+SELECT s.id, s.version, s.horizon_from, s.horizon_to, s.row_counts,
+       encode(s.merkle_root, 'hex') AS merkle_root, encode(s.prev_hash, 'hex') AS prev_hash,
+       encode(s.seal_hash, 'hex') AS seal_hash, s.sealed_at
+FROM rac.seals s;
+
+COMMENT ON VIEW rac.seal_chain IS 'The seal chain with hashes in hex; the row with the largest id is the head to publish.';
+
+GRANT SELECT ON rac.seal_chain TO rac_auditor;
 
 -- +goose Down
-REVOKE ALL ON rac.seals FROM rac_auditor;
+DROP VIEW rac.seal_chain;
 REVOKE ALL ON rac.seals, rac.seal_chunks FROM rac_reconciler;
 DROP INDEX rac.reconciliations_tx_id_brin;
 DROP INDEX rac.run_verdicts_tx_id_brin;
