@@ -729,7 +729,7 @@ func TestPrivileges(t *testing.T) {
 				inserts = append(inserts, strings.TrimSuffix(p, ":INSERT"))
 			}
 		}
-		require.Equal(t, []string{"finding_resolutions", "findings", "reconciliations", "run_verdicts"}, inserts)
+		require.Equal(t, []string{"finding_resolutions", "findings", "reconciliations", "run_verdicts", "seal_chunks", "seals"}, inserts)
 		for _, table := range []string{"acks", "contract_actions", "expectations", "tenants"} {
 			require.Contains(t, got, table+":SELECT")
 		}
