@@ -1,5 +1,6 @@
 // Command rac is the RAC Ledger binary: migrations, the reconciler (once,
-// scheduled, or as a service with metrics), reports and a demo.
+// scheduled, or as a service with metrics), sealing and verification,
+// reports, waivers, exports and a demo.
 //
 // Usage:
 //
@@ -20,7 +21,7 @@
 // key=value string); `rac demo` starts an embedded PostgreSQL when there is
 // none. RAC_GRACE (a Go duration, default 0s) is the grace after a deadline
 // before an unacked expectation is missing. Exit codes: 0 ok, 1 error,
-// 2 usage, 3 findings open (reconcile --once, report), 4 tampered (verify-export).
+// 2 usage, 3 findings open (reconcile --once, report), 4 tampered (verify, verify-proof, verify-export).
 package main
 
 import (
@@ -127,9 +128,9 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "commands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "The database comes from --database-url or DATABASE_URL; RAC_GRACE sets the grace after deadlines.")
-	fmt.Fprintln(w, "Exit codes: 0 ok, 1 error, 2 usage, 3 findings open. `rac <command> -h` lists a command's flags.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 error, 2 usage, 3 findings open, 4 tampered. `rac <command> -h` lists a command's flags.")
 }
