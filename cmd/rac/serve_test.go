@@ -22,6 +22,11 @@ func TestServe(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// One final expectation for the seal that serve makes at start.
+	pool := newPool(t, db.URL)
+	_, err := pool.Exec(ctx, `SELECT rac.expect(gen_random_uuid(), 'incidents', 'create_incident', interval '1 hour')`)
+	require.NoError(t, err)
+	pgtest.WaitFinal(t, pool)
 
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
@@ -57,7 +62,16 @@ func TestServe(t *testing.T) {
 		code, body := get("/metrics")
 		return code == http.StatusOK && strings.Contains(body, `rac_reconciliation_total{status="ok"} 1`)
 	}, 30*time.Second, 20*time.Millisecond)
+	// So does the seal at start (--seal-every defaults to 5m).
+	require.Eventually(t, func() bool {
+		code, body := get("/metrics")
+		return code == http.StatusOK && strings.Contains(body, `rac_seals_total{status="sealed"} 1`)
+	}, 30*time.Second, 20*time.Millisecond)
+	var sealedExpectations int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT row_counts[1] FROM rac.seals WHERE id = 1`).Scan(&sealedExpectations))
+	require.Equal(t, int64(1), sealedExpectations)
 	_, body = get("/metrics")
+	require.Contains(t, body, "rac_sealed_rows_total")
 	require.Contains(t, body, "go_goroutines")
 	require.Contains(t, body, "process_cpu_seconds_total")
 
