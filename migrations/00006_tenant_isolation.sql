@@ -19,7 +19,8 @@
 -- alone only selects: an unmapped role may set any tenant.
 --
 -- Row-level security binds roles that read or write the tables directly
--- (a service using the Go library under its own role, rac_reconciler).
+-- (a service using the Go library under its own role, rac_reconciler), and
+-- makes them leave tx_id and creation times to the server.
 -- Table owners and superusers bypass it, and the report views read tables
 -- with their owner's rights, so each view applies the scope itself. The
 -- views are security barriers: a reader's own functions in a WHERE clause
@@ -199,31 +200,69 @@ $$;
 -- it tells a session only which tenant ids it may see itself.
 GRANT EXECUTE ON FUNCTION rac.tenant_scope() TO PUBLIC;
 
--- Row-level security on every tenant-keyed ledger table. rac_reconciler
--- reconciles the whole ledger in one pass (its horizon is ledger-wide), so
--- it sees every row whatever rac.tenant says.
+-- Row-level security on every tenant-keyed ledger table. A role it binds
+-- reads only the rows of its scope and inserts only rows of its scope whose
+-- server-assigned columns are the server's: tx_id is the inserting
+-- transaction's id and the creation time lies within that transaction
+-- (from its start, now(), to this moment, clock_timestamp()). So a service
+-- writing with its own INSERT privilege can neither backdate an ack nor
+-- hide a row from the reconciler and from sealing with a made-up tx_id.
+-- Table owners and superusers are not bound (restores, test fixtures).
+--
+-- rac_reconciler reconciles the whole ledger in one pass (its horizon is
+-- ledger-wide), so it reads every row whatever rac.tenant says, and
+-- appends findings, resolutions and verdicts of every tenant.
 ALTER TABLE rac.expectations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rac.acks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rac.findings ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rac.finding_resolutions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE rac.run_verdicts ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY tenant_scope ON rac.expectations
-    USING (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[])) WITH CHECK (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[]));
-CREATE POLICY tenant_scope ON rac.acks
-    USING (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[])) WITH CHECK (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[]));
-CREATE POLICY tenant_scope ON rac.findings
-    USING (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[])) WITH CHECK (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[]));
-CREATE POLICY tenant_scope ON rac.finding_resolutions
-    USING (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[])) WITH CHECK (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[]));
-CREATE POLICY tenant_scope ON rac.run_verdicts
-    USING (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[])) WITH CHECK (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[]));
+CREATE POLICY tenant_reads ON rac.expectations FOR SELECT
+    USING (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[]));
+CREATE POLICY tenant_reads ON rac.acks FOR SELECT
+    USING (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[]));
+CREATE POLICY tenant_reads ON rac.findings FOR SELECT
+    USING (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[]));
+CREATE POLICY tenant_reads ON rac.finding_resolutions FOR SELECT
+    USING (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[]));
+CREATE POLICY tenant_reads ON rac.run_verdicts FOR SELECT
+    USING (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[]));
 
-CREATE POLICY reconciler_whole_ledger ON rac.expectations TO rac_reconciler USING (true) WITH CHECK (true);
-CREATE POLICY reconciler_whole_ledger ON rac.acks TO rac_reconciler USING (true) WITH CHECK (true);
-CREATE POLICY reconciler_whole_ledger ON rac.findings TO rac_reconciler USING (true) WITH CHECK (true);
-CREATE POLICY reconciler_whole_ledger ON rac.finding_resolutions TO rac_reconciler USING (true) WITH CHECK (true);
-CREATE POLICY reconciler_whole_ledger ON rac.run_verdicts TO rac_reconciler USING (true) WITH CHECK (true);
+CREATE POLICY tenant_writes ON rac.expectations FOR INSERT
+    WITH CHECK (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[])
+                AND tx_id = pg_current_xact_id()::text::bigint
+                AND declared_at BETWEEN now() AND clock_timestamp()
+                AND (deadline_at IS NULL OR deadline_at = declared_at + deadline_ms * interval '1 millisecond'));
+CREATE POLICY tenant_writes ON rac.acks FOR INSERT
+    WITH CHECK (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[])
+                AND tx_id = pg_current_xact_id()::text::bigint
+                AND acked_at BETWEEN now() AND clock_timestamp());
+CREATE POLICY tenant_writes ON rac.findings FOR INSERT
+    WITH CHECK (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[])
+                AND tx_id = pg_current_xact_id()::text::bigint
+                AND detected_at BETWEEN now() AND clock_timestamp());
+CREATE POLICY tenant_writes ON rac.finding_resolutions FOR INSERT
+    WITH CHECK (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[])
+                AND tx_id = pg_current_xact_id()::text::bigint
+                AND recorded_at BETWEEN now() AND clock_timestamp());
+CREATE POLICY tenant_writes ON rac.run_verdicts FOR INSERT
+    WITH CHECK (tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[])
+                AND tx_id = pg_current_xact_id()::text::bigint
+                AND recorded_at BETWEEN now() AND clock_timestamp());
+
+CREATE POLICY reconciler_reads ON rac.expectations FOR SELECT TO rac_reconciler USING (true);
+CREATE POLICY reconciler_reads ON rac.acks FOR SELECT TO rac_reconciler USING (true);
+CREATE POLICY reconciler_reads ON rac.findings FOR SELECT TO rac_reconciler USING (true);
+CREATE POLICY reconciler_reads ON rac.finding_resolutions FOR SELECT TO rac_reconciler USING (true);
+CREATE POLICY reconciler_reads ON rac.run_verdicts FOR SELECT TO rac_reconciler USING (true);
+
+CREATE POLICY reconciler_writes ON rac.findings FOR INSERT TO rac_reconciler
+    WITH CHECK (tx_id = pg_current_xact_id()::text::bigint AND detected_at BETWEEN now() AND clock_timestamp());
+CREATE POLICY reconciler_writes ON rac.finding_resolutions FOR INSERT TO rac_reconciler
+    WITH CHECK (tx_id = pg_current_xact_id()::text::bigint AND recorded_at BETWEEN now() AND clock_timestamp());
+CREATE POLICY reconciler_writes ON rac.run_verdicts FOR INSERT TO rac_reconciler
+    WITH CHECK (tx_id = pg_current_xact_id()::text::bigint AND recorded_at BETWEEN now() AND clock_timestamp());
 
 -- The report views, as in migrations 00002 and 00004, each limited to the
 -- session's scope. Column lists are unchanged.
@@ -440,16 +479,24 @@ WHERE f.kind <> 'late'
   AND NOT EXISTS (SELECT 1 FROM rac.finding_resolutions r WHERE r.finding_id = f.id);
 ALTER VIEW rac.open_findings RESET (security_barrier);
 
-DROP POLICY reconciler_whole_ledger ON rac.run_verdicts;
-DROP POLICY reconciler_whole_ledger ON rac.finding_resolutions;
-DROP POLICY reconciler_whole_ledger ON rac.findings;
-DROP POLICY reconciler_whole_ledger ON rac.acks;
-DROP POLICY reconciler_whole_ledger ON rac.expectations;
-DROP POLICY tenant_scope ON rac.run_verdicts;
-DROP POLICY tenant_scope ON rac.finding_resolutions;
-DROP POLICY tenant_scope ON rac.findings;
-DROP POLICY tenant_scope ON rac.acks;
-DROP POLICY tenant_scope ON rac.expectations;
+DROP POLICY reconciler_writes ON rac.run_verdicts;
+DROP POLICY reconciler_writes ON rac.finding_resolutions;
+DROP POLICY reconciler_writes ON rac.findings;
+DROP POLICY reconciler_reads ON rac.run_verdicts;
+DROP POLICY reconciler_reads ON rac.finding_resolutions;
+DROP POLICY reconciler_reads ON rac.findings;
+DROP POLICY reconciler_reads ON rac.acks;
+DROP POLICY reconciler_reads ON rac.expectations;
+DROP POLICY tenant_writes ON rac.run_verdicts;
+DROP POLICY tenant_writes ON rac.finding_resolutions;
+DROP POLICY tenant_writes ON rac.findings;
+DROP POLICY tenant_writes ON rac.acks;
+DROP POLICY tenant_writes ON rac.expectations;
+DROP POLICY tenant_reads ON rac.run_verdicts;
+DROP POLICY tenant_reads ON rac.finding_resolutions;
+DROP POLICY tenant_reads ON rac.findings;
+DROP POLICY tenant_reads ON rac.acks;
+DROP POLICY tenant_reads ON rac.expectations;
 ALTER TABLE rac.run_verdicts DISABLE ROW LEVEL SECURITY;
 ALTER TABLE rac.finding_resolutions DISABLE ROW LEVEL SECURITY;
 ALTER TABLE rac.findings DISABLE ROW LEVEL SECURITY;

@@ -3,12 +3,14 @@ package migrations_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/racledger/racledger/internal/pgtest"
+	"github.com/racledger/racledger/ledger"
 	"github.com/racledger/racledger/reconciler"
 )
 
@@ -158,6 +160,37 @@ func TestTenantIsolation(t *testing.T) {
 		_, err = svc.Exec(b.ctx, `INSERT INTO rac.acks (tenant_id, run_id, action_id) VALUES ($1, $2, 1)`, ts.a, ts.runA)
 		require.NoError(t, err)
 		require.Equal(t, 2, ts.ackRowsInTenant("a", ts.runA))
+
+		// The server's columns are the server's: no backdated ack, no
+		// made-up transaction id (which would hide the row from the
+		// reconciler and from sealing), no deadline off its declaration.
+		for name, sql := range map[string]string{
+			"backdated ack":      `INSERT INTO rac.acks (tenant_id, run_id, action_id, acked_at) VALUES ($1, $2, 1, now() - interval '1 hour')`,
+			"future ack":         `INSERT INTO rac.acks (tenant_id, run_id, action_id, acked_at) VALUES ($1, $2, 1, now() + interval '1 hour')`,
+			"ack tx_id below":    `INSERT INTO rac.acks (tenant_id, run_id, action_id, tx_id) VALUES ($1, $2, 1, 3)`,
+			"ack tx_id above":    `INSERT INTO rac.acks (tenant_id, run_id, action_id, tx_id) VALUES ($1, $2, 1, 1000000000000)`,
+			"backdated declared": `INSERT INTO rac.expectations (tenant_id, run_id, action_id, declared_at, deadline_ms, deadline_at) VALUES ($1, $2, 2, now() - interval '1 day', 1000, now() - interval '1 day' + interval '1 s')`,
+			"stretched deadline": `INSERT INTO rac.expectations (tenant_id, run_id, action_id, declared_at, deadline_ms, deadline_at) VALUES ($1, $2, 2, clock_timestamp(), 1000, clock_timestamp() + interval '1 day')`,
+		} {
+			_, err := svc.Exec(b.ctx, sql, ts.a, uuid.New())
+			pgErr := pgError(t, err)
+			require.Equal(t, codeNoPrivilege, pgErr.Code, "%s: %s", name, pgErr.Message)
+			require.Contains(t, pgErr.Message, "row-level security", name)
+		}
+
+		// The Go library's statements satisfy the policies: it writes its
+		// tenant under the role's own privileges...
+		run := uuid.New()
+		la := ledger.New(ledger.Options{Tenant: "a"})
+		require.NoError(t, la.Expect(b.ctx, svc, run, ledger.StandardRun(time.Hour)...))
+		require.NoError(t, la.Ack(b.ctx, svc, ledger.Ack{RunID: run, Domain: ledger.Incidents, Action: ledger.CreateIncident, ResultID: "inc-1"}))
+		e, a := rowsOf(t, b.pool, run)
+		require.Equal(t, [2]int{5, 1}, [2]int{e, a})
+		// ...and cannot write another's.
+		lb := ledger.New(ledger.Options{Tenant: "b"})
+		err = lb.Ack(b.ctx, svc, ledger.Ack{RunID: ts.runB, Domain: ledger.Incidents, Action: ledger.CreateIncident})
+		require.Error(t, err)
+		require.Equal(t, 1, ts.ackRowsInTenant("b", ts.runB))
 	})
 
 	t.Run("an unmapped role is scoped by rac.tenant, default when unset", func(t *testing.T) {
