@@ -623,3 +623,69 @@ func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
 }
+
+// BenchmarkAckBoundByRLS measures what row-level security costs a service
+// that writes under its own role instead of the tables' owner: BEGIN; SET
+// LOCAL ROLE; INSERT INTO public.incidents; ledger.Ack; COMMIT, from 16
+// clients at once.
+//
+//   - A: SET LOCAL ROLE to the connecting superuser (not bound by RLS).
+//   - B: SET LOCAL ROLE to a role with INSERT on rac.acks, bound by RLS:
+//     each insert checks the tenant scope (rac.tenant_scope(), once per
+//     statement) and that tx_id and acked_at are the server's.
+//
+// One op is one transaction of each variant. B/A_ratio is the cost of the
+// policies.
+func BenchmarkAckBoundByRLS(b *testing.B) {
+	pool, conns := benchDB(b)
+	l := benchLedger("")
+	ctx := context.Background()
+	var owner string
+	if err := pool.QueryRow(ctx, `SELECT current_user`).Scan(&owner); err != nil {
+		b.Fatal(err)
+	}
+	bound := "rac_bench_bound_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	for _, sql := range []string{
+		`CREATE ROLE ` + bound + ` NOLOGIN`,
+		`GRANT USAGE ON SCHEMA rac TO ` + bound,
+		`GRANT SELECT ON rac.tenants, rac.contract_actions TO ` + bound,
+		`GRANT SELECT, INSERT ON rac.acks TO ` + bound,
+		`GRANT INSERT ON public.incidents TO ` + bound,
+		`GRANT USAGE ON SEQUENCE public.incidents_id_seq TO ` + bound,
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			b.Fatalf("%s: %v", sql, err)
+		}
+	}
+	b.Cleanup(func() {
+		for _, sql := range []string{`DROP OWNED BY ` + bound, `DROP ROLE ` + bound} {
+			_, _ = pool.Exec(context.Background(), sql)
+		}
+	})
+
+	as := func(role string) func(ctx context.Context, tx pgx.Tx, seq int64) error {
+		setRole := `SET LOCAL ROLE ` + pgx.Identifier{role}.Sanitize()
+		return func(ctx context.Context, tx pgx.Tx, seq int64) error {
+			runID, resultID, key := benchAckValues(seq)
+			if _, err := tx.Exec(ctx, setRole); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, insertIncident, runID); err != nil {
+				return err
+			}
+			return l.Ack(ctx, tx, ledger.Ack{RunID: runID, Domain: ledger.Incidents, Action: ledger.CreateIncident,
+				ResultID: resultID, IdempotencyKey: key})
+		}
+	}
+	res := runInterleaved(b, conns, []benchVariant{
+		{name: "A owner", work: as(owner)},
+		{name: "B bound by RLS", work: as(bound)},
+	})
+	expectRowCount(b, pool, "rac.acks", 2*(b.N+benchWarmup))
+
+	owned, rls := res[0], res[1]
+	b.ReportMetric(owned.txPerSec(), "A_owner_tx/s")
+	b.ReportMetric(rls.txPerSec(), "B_rls_tx/s")
+	b.ReportMetric(rls.txPerSec()/owned.txPerSec(), "B/A_ratio")
+	reportSpread(b, "B/A", rls, owned)
+}

@@ -53,27 +53,26 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_setting text := nullif(current_setting('rac.tenant', true), '');
-    v_super   boolean;
+    v_pinned  boolean := false;
     v_all     boolean := false;
     v_mapped  smallint[];
     v_named   smallint;
 BEGIN
-    SELECT r.rolsuper INTO v_super FROM pg_catalog.pg_roles r WHERE r.rolname = session_user;
-
-    -- A superuser is a member of every role: a mapping cannot pin it.
-    IF NOT coalesce(v_super, false) THEN
-        SELECT bool_or(m.tenant_id IS NULL), array_agg(DISTINCT m.tenant_id) FILTER (WHERE m.tenant_id IS NOT NULL)
-        INTO v_all, v_mapped
+    -- Policies run this once per statement: few queries, and none about
+    -- pinning while nobody is pinned. A superuser is a member of every
+    -- role, so a mapping cannot pin it.
+    IF EXISTS (SELECT FROM rac.tenant_roles) THEN
+        SELECT count(*) > 0, coalesce(bool_or(m.tenant_id IS NULL), false),
+               array_agg(DISTINCT m.tenant_id) FILTER (WHERE m.tenant_id IS NOT NULL)
+        INTO v_pinned, v_all, v_mapped
         FROM rac.tenant_roles m
         JOIN pg_catalog.pg_roles r ON r.rolname = m.role_name
-        WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER');
-        v_all := coalesce(v_all, false);
+        WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
+          AND NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = session_user);
         IF v_all THEN
-            v_mapped := NULL;
-        ELSIF v_mapped IS NULL AND EXISTS (
-            SELECT FROM rac.tenant_roles m JOIN pg_catalog.pg_roles r ON r.rolname = m.role_name
-            WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')) THEN
-            v_mapped := '{}'; -- mapped, to tenants since removed: nothing
+            v_mapped := NULL; -- pinned to every tenant: like an operator
+        ELSIF v_pinned THEN
+            v_mapped := coalesce(v_mapped, '{}'); -- pinned to tenants since removed: none
         END IF;
     END IF;
 
@@ -91,18 +90,22 @@ BEGIN
         END IF;
         RETURN ARRAY[v_named];
     END IF;
-
     IF v_mapped IS NOT NULL THEN
         RETURN v_mapped;
     END IF;
-    IF v_all OR coalesce(v_super, false)
-       OR pg_catalog.pg_has_role(session_user,
-              (SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname = 'rac'), 'MEMBER')
-       OR (EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = 'rac_reconciler')
-           AND pg_catalog.pg_has_role(session_user, 'rac_reconciler', 'MEMBER')) THEN
-        RETURN ARRAY(SELECT t.id FROM rac.tenants t ORDER BY t.id);
-    END IF;
-    RETURN ARRAY(SELECT t.id FROM rac.tenants t WHERE t.name = 'default');
+
+    -- Operators (superusers, members of the schema owner or of
+    -- rac_reconciler) and roles pinned to every tenant see every tenant;
+    -- anyone else sees default.
+    RETURN ARRAY(
+        SELECT t.id FROM rac.tenants t
+        WHERE t.name = 'default'
+           OR v_all
+           OR (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = session_user)
+           OR pg_catalog.pg_has_role(session_user,
+                  (SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname = 'rac'), 'MEMBER')
+           OR pg_catalog.pg_has_role(session_user, 'rac_reconciler', 'MEMBER')
+        ORDER BY t.id);
 END;
 $$;
 -- +goose StatementEnd
