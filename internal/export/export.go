@@ -3,7 +3,6 @@ package export
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,9 +64,15 @@ type DB interface {
 // Options configure one export.
 type Options struct {
 	// From and To bound the half-open range [From, To) of creation times
-	// to export; both required, From before To, To not after the
-	// database's clock. They are truncated to microseconds.
+	// to export; both required unless Seals is set, From before To, To not
+	// after the database's clock. They are truncated to microseconds.
 	From, To time.Time
+	// Seals, instead of From and To, exports the rows of a run of seals:
+	// every row with tx_id in [horizon_from of seal Seals.From, horizon_to
+	// of seal Seals.To). Such rows are final, so the export does not wait
+	// for open transactions; without Tenant every seal of the run is then
+	// complete in the manifest.
+	Seals *SealRange
 	// Format is the file format; required.
 	Format Format
 	// Dir is the output directory, created if missing; required. It must
@@ -100,11 +106,51 @@ type Options struct {
 	Now func() time.Time
 }
 
-func (o *Options) validate() error {
+// SealRange names a run of seals by id, both ends included.
+type SealRange struct{ From, To int64 }
+
+// String returns "FROM..TO".
+func (r SealRange) String() string { return fmt.Sprintf("%d..%d", r.From, r.To) }
+
+// ParseSealRange reads "A..B" (seal ids A to B, both included) or "A"
+// (one seal).
+func ParseSealRange(s string) (SealRange, error) {
+	a, b, found := strings.Cut(s, "..")
+	if !found {
+		b = a
+	}
+	from, err1 := strconv.ParseInt(a, 10, 64)
+	to, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil {
+		return SealRange{}, fmt.Errorf("%w: seal range %q is not A..B or A (seal ids)", ErrInvalid, s)
+	}
+	r := SealRange{From: from, To: to}
+	return r, r.validate()
+}
+
+func (r SealRange) validate() error {
 	switch {
-	case o.From.IsZero() || o.To.IsZero():
+	case r.From < 1:
+		return fmt.Errorf("%w: seal range %s: seal ids start at 1", ErrInvalid, r)
+	case r.From > r.To:
+		return fmt.Errorf("%w: seal range %s: the first seal is after the last", ErrInvalid, r)
+	}
+	return nil
+}
+
+func (o *Options) validate() error {
+	if o.Seals != nil {
+		if !o.From.IsZero() || !o.To.IsZero() {
+			return fmt.Errorf("%w: a seal range and a time range are mutually exclusive", ErrInvalid)
+		}
+		if err := o.Seals.validate(); err != nil {
+			return err
+		}
+	}
+	switch {
+	case o.Seals == nil && (o.From.IsZero() || o.To.IsZero()):
 		return fmt.Errorf("%w: both the start and the end of the range are required", ErrInvalid)
-	case !o.From.Before(o.To):
+	case o.Seals == nil && !o.From.Before(o.To):
 		return fmt.Errorf("%w: range start %s is not before its end %s", ErrInvalid,
 			o.From.Format(time.RFC3339Nano), o.To.Format(time.RFC3339Nano))
 	case o.Dir == "":
@@ -166,6 +212,9 @@ func Export(ctx context.Context, db DB, opts Options) (*Manifest, error) {
 type exporter struct {
 	opts    Options
 	written []string
+	// txFrom and txTo bound a seal range's rows, [txFrom, txTo), once
+	// read in the snapshot.
+	txFrom, txTo int64
 }
 
 func (e *exporter) cleanup() {
@@ -199,6 +248,9 @@ func (e *exporter) run(ctx context.Context, db DB) (*Manifest, error) {
 		}
 		m.Files = append(m.Files, f)
 	}
+	if err := e.addSeals(ctx, tx, m); err != nil {
+		return nil, err
+	}
 	m.ExportedAt = e.opts.Now().UTC()
 	if err := e.writeManifest(m); err != nil {
 		return nil, err
@@ -216,9 +268,12 @@ func (e *exporter) run(ctx context.Context, db DB) (*Manifest, error) {
 // and a snapshot taken afterwards sees all of them that committed. A
 // transaction that gets its id only after the check writes only rows
 // timed after the check, which is after To.
+//
+// A seal range needs no wait: its rows lie below a sealed horizon, so
+// every transaction that could write them has finished.
 func (e *exporter) openSnapshot(ctx context.Context, db DB) (pgx.Tx, *Manifest, error) {
 	deadline := time.Now().Add(e.opts.Wait)
-	for {
+	for e.opts.Seals == nil {
 		blockers, err := e.openTransactions(ctx, db)
 		if err != nil {
 			return nil, nil, err
@@ -319,18 +374,22 @@ func (e *exporter) beginSnapshot(ctx context.Context, db DB) (pgx.Tx, *Manifest,
 		Tool:              "rac",
 		ToolVersion:       e.opts.ToolVersion,
 		CanonicalEncoding: canon.Version,
-		Range:             Range{From: e.opts.From, To: e.opts.To, Columns: map[string]string{}},
+		Range:             Range{Kind: RangeTime, From: e.opts.From, To: e.opts.To, Columns: map[string]string{}},
 		Omitted:           []Omitted{},
 		Format:            e.opts.Format,
 		Files:             []File{},
-		Seals:             []json.RawMessage{},
+		Seals:             []Seal{},
+	}
+	if e.opts.Seals != nil {
+		m.Range = Range{Kind: RangeSeals, FromSeal: &e.opts.Seals.From, ToSeal: &e.opts.Seals.To,
+			TxIDFrom: &e.txFrom, TxIDTo: &e.txTo, Columns: map[string]string{}}
 	}
 	if e.opts.Tenant != "" {
 		tenant := e.opts.Tenant
 		m.Tenant = &tenant
 	}
 	for i := range canon.Tables {
-		m.Range.Columns[canon.Tables[i].Stem] = TimeColumn(&canon.Tables[i])
+		m.Range.Columns[canon.Tables[i].Stem] = e.rangeColumn(&canon.Tables[i])
 	}
 	// The system identifier needs EXECUTE on pg_control_system(), which
 	// not every role has: check first, since an error would abort the
@@ -355,6 +414,11 @@ func (e *exporter) beginSnapshot(ctx context.Context, db DB) (pgx.Tx, *Manifest,
 		}
 		if !known {
 			return fail(fmt.Errorf("%w: unknown tenant %q", ErrInvalid, e.opts.Tenant))
+		}
+	}
+	if e.opts.Seals != nil {
+		if err := e.resolveSeals(ctx, tx); err != nil {
+			return fail(err)
 		}
 	}
 	if err := tx.QueryRow(ctx, `
@@ -415,28 +479,80 @@ func (e *exporter) writeTable(ctx context.Context, tx pgx.Tx, t *canon.Table) (F
 	return File{Name: name, Table: t.Name, Rows: rows, Bytes: size, SHA256: sum}, nil
 }
 
-// query returns t's SELECT with parameters.
-func (e *exporter) query(t *canon.Table) (string, []any) {
-	args := []any{e.opts.From, e.opts.To}
-	tenant := ""
+// resolveSeals reads the tx_id bounds of the seal range in the snapshot;
+// an unknown seal is the caller's error.
+func (e *exporter) resolveSeals(ctx context.Context, tx pgx.Tx) error {
+	var from, to *int64
+	var head int64
+	if err := tx.QueryRow(ctx, `
+		SELECT (SELECT horizon_from FROM rac.seals WHERE id = $1), (SELECT horizon_to FROM rac.seals WHERE id = $2),
+		       coalesce((SELECT max(id) FROM rac.seals), 0)`,
+		e.opts.Seals.From, e.opts.Seals.To).Scan(&from, &to, &head); err != nil {
+		return fmt.Errorf("read seals %s: %w", e.opts.Seals, err)
+	}
+	if from == nil || to == nil {
+		chain := "the ledger has no seal"
+		if head > 0 {
+			chain = fmt.Sprintf("the chain holds seals 1..%d", head)
+		}
+		return fmt.Errorf("%w: seal range %s: %s", ErrInvalid, e.opts.Seals, chain)
+	}
+	e.txFrom, e.txTo = *from, *to
+	return nil
+}
+
+// rangeColumn is the column of t the export's range applies to.
+func (e *exporter) rangeColumn(t *canon.Table) string {
+	if e.opts.Seals != nil {
+		return "tx_id"
+	}
+	return TimeColumn(t)
+}
+
+// rangeCond returns the range predicate on t with lo and hi as SQL
+// expressions for the bounds.
+func (e *exporter) rangeCond(t *canon.Table, lo, hi string) string {
+	col := "x." + e.rangeColumn(t)
+	return col + " >= " + lo + " AND " + col + " < " + hi
+}
+
+// filter returns the predicate selecting the exported rows of t, with
+// parameters ($1, $2 the range, $3 the tenant).
+func (e *exporter) filter(t *canon.Table) (cond, tenant string, args []any) {
+	if e.opts.Seals != nil {
+		cond, args = e.rangeCond(t, "$1::int8", "$2::int8"), []any{e.txFrom, e.txTo}
+	} else {
+		cond, args = e.rangeCond(t, "$1::timestamptz", "$2::timestamptz"), []any{e.opts.From, e.opts.To}
+	}
 	if e.opts.Tenant != "" && tenantScoped(t) {
 		args = append(args, e.opts.Tenant)
 		tenant = "$3"
 	}
-	return selectSQL(t, "$1::timestamptz", "$2::timestamptz", tenant), args
+	return cond, tenant, args
+}
+
+// query returns t's SELECT with parameters.
+func (e *exporter) query(t *canon.Table) (string, []any) {
+	cond, tenant, args := e.filter(t)
+	return selectSQL(t, cond, tenant), args
 }
 
 // copyCSV streams t's rows with COPY ... TO STDOUT (FORMAT csv, HEADER).
-// COPY takes no parameters, so the range and tenant are quoted literals.
+// COPY takes no parameters, so the range and tenant are literals.
 func (e *exporter) copyCSV(ctx context.Context, tx pgx.Tx, t *canon.Table, w io.Writer, prog *progress) (int64, error) {
 	tenant := ""
 	if e.opts.Tenant != "" {
 		tenant = quoteLiteral(e.opts.Tenant)
 	}
-	sel := selectSQL(t,
-		quoteLiteral(e.opts.From.Format(time.RFC3339Nano))+"::timestamptz",
-		quoteLiteral(e.opts.To.Format(time.RFC3339Nano))+"::timestamptz",
-		tenant)
+	var cond string
+	if e.opts.Seals != nil {
+		cond = e.rangeCond(t, strconv.FormatInt(e.txFrom, 10)+"::int8", strconv.FormatInt(e.txTo, 10)+"::int8")
+	} else {
+		cond = e.rangeCond(t,
+			quoteLiteral(e.opts.From.Format(time.RFC3339Nano))+"::timestamptz",
+			quoteLiteral(e.opts.To.Format(time.RFC3339Nano))+"::timestamptz")
+	}
+	sel := selectSQL(t, cond, tenant)
 	tag, err := tx.Conn().PgConn().CopyTo(ctx, progressWriter{w, prog}, "COPY ("+sel+") TO STDOUT WITH (FORMAT csv, HEADER)")
 	if err != nil {
 		return 0, fmt.Errorf("copy %s: %w", t.Name, err)

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/racledger/racledger/internal/canon"
 )
 
 // ManifestName is the manifest's file name in an export directory, and
@@ -14,8 +17,11 @@ const (
 	SignatureName = "manifest.json.sig"
 )
 
-// ManifestFormatVersion is the version of the manifest's layout.
-const ManifestFormatVersion = 1
+// ManifestFormatVersion is the version of the manifest's layout. Version
+// 2 added range.kind and the seal-range fields, the seal entries,
+// seal_head and unsealed_rows; version 1 manifests (whose seal list is
+// always empty) are still read and verified.
+const ManifestFormatVersion = 2
 
 // Manifest describes one export: what was read, from where, and the size,
 // row count and SHA-256 of every file. It is written as manifest.json.
@@ -35,7 +41,8 @@ type Manifest struct {
 	DatabaseSystemIdentifier string `json:"database_system_identifier,omitempty"`
 	// Database is the exported database's name.
 	Database string `json:"database"`
-	// Range is the half-open time range exported.
+	// Range is the half-open range exported: of creation times, or of
+	// transaction ids given by a run of seals.
 	Range Range `json:"range"`
 	// Tenant is the tenant exported; null means every tenant.
 	Tenant *string `json:"tenant"`
@@ -50,18 +57,145 @@ type Manifest struct {
 	ExportedAt time.Time `json:"exported_at"`
 	// Files lists every data file, in seal order of their tables.
 	Files []File `json:"files"`
-	// Seals lists the heads of the seals covering the range. Sealing is
-	// not part of this version yet: the list is always empty.
-	Seals []json.RawMessage `json:"seals"`
+	// Seals lists, in id order, the seals that cover exported rows, as
+	// read from rac.seals in the export's snapshot: for a time range,
+	// every seal whose tx_id window holds at least one exported row; for a
+	// seal range, seals FromSeal..ToSeal.
+	Seals []Seal `json:"seals"`
+	// SealHead is the latest seal in the export's snapshot; null when the
+	// ledger had no seal.
+	SealHead *SealHead `json:"seal_head"`
+	// UnsealedRows counts the exported rows no seal covered yet: tx_id at
+	// or above the head's horizon_to (every row when there is no seal).
+	UnsealedRows int64 `json:"unsealed_rows"`
 }
 
-// Range is a half-open time range [From, To) applied to each table's
-// creation time column.
+// Range kinds.
+const (
+	RangeTime  = "time"  // [from, to) of each table's creation time
+	RangeSeals = "seals" // [tx_id_from, tx_id_to) of seals from_seal..to_seal
+)
+
+// Range is the half-open range an export holds.
 type Range struct {
-	From time.Time `json:"from"`
-	To   time.Time `json:"to"`
-	// Columns names, per file stem, the column the range applies to.
+	// Kind is RangeTime or RangeSeals (absent, meaning time, in format
+	// version 1).
+	Kind string `json:"kind,omitempty"`
+	// From and To bound a time range [From, To), applied to each table's
+	// creation time column.
+	From time.Time `json:"from,omitzero"`
+	To   time.Time `json:"to,omitzero"`
+	// FromSeal and ToSeal are the first and last seal id of a seal range;
+	// TxIDFrom and TxIDTo its rows' tx_id bounds [TxIDFrom, TxIDTo): the
+	// first seal's horizon_from and the last seal's horizon_to.
+	FromSeal *int64 `json:"from_seal,omitempty"`
+	ToSeal   *int64 `json:"to_seal,omitempty"`
+	TxIDFrom *int64 `json:"tx_id_from,omitempty"`
+	TxIDTo   *int64 `json:"tx_id_to,omitempty"`
+	// Columns names, per file stem, the column the range applies to
+	// (tx_id for every table in a seal range).
 	Columns map[string]string `json:"columns"`
+}
+
+// Seal is one seal of rac.seals (docs/tamper-evidence.md), with hashes in
+// lower-case hex, and whether the export holds its whole window.
+type Seal struct {
+	ID          int64     `json:"id"`
+	Version     int16     `json:"version"`
+	HorizonFrom int64     `json:"horizon_from"`
+	HorizonTo   int64     `json:"horizon_to"`
+	RowCounts   RowCounts `json:"row_counts"`
+	MerkleRoot  string    `json:"merkle_root"`
+	PrevHash    string    `json:"prev_hash"`
+	SealHash    string    `json:"seal_hash"`
+	SealedAt    time.Time `json:"sealed_at"`
+	// Complete reports that the export holds every row of the seal's
+	// window in every table (per table, the exported rows with tx_id in
+	// [HorizonFrom, HorizonTo) number RowCounts): verify-export then
+	// rebuilds its Merkle root from the files.
+	Complete bool `json:"complete"`
+}
+
+// Header returns the seal's fields as canon hashes them; it fails on a
+// hash that is not 32 bytes of hex.
+func (s *Seal) Header() (canon.SealHeader, error) {
+	h := canon.SealHeader{ID: s.ID, Version: s.Version, HorizonFrom: s.HorizonFrom, HorizonTo: s.HorizonTo,
+		RowCounts: []int64(s.RowCounts), SealedAt: s.SealedAt}
+	var err error
+	if h.MerkleRoot, err = canon.ParseHash(s.MerkleRoot); err != nil {
+		return h, fmt.Errorf("merkle_root: %w", err)
+	}
+	if h.PrevHash, err = canon.ParseHash(s.PrevHash); err != nil {
+		return h, fmt.Errorf("prev_hash: %w", err)
+	}
+	return h, nil
+}
+
+// SealHead identifies the latest seal when the export was taken.
+type SealHead struct {
+	ID        int64  `json:"id"`
+	SealHash  string `json:"seal_hash"`
+	HorizonTo int64  `json:"horizon_to"`
+}
+
+// RowCounts are a seal's rows per table, in canonical table order. In
+// JSON they are an object keyed by file stem, in that order:
+// {"expectations": 3, "acks": 12, ...}.
+type RowCounts []int64
+
+// MarshalJSON writes the counts as an object keyed by file stem.
+func (c RowCounts) MarshalJSON() ([]byte, error) {
+	if len(c) != len(canon.Tables) {
+		return nil, fmt.Errorf("row_counts: %d counts for %d tables", len(c), len(canon.Tables))
+	}
+	b := []byte{'{'}
+	for i, n := range c {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, canon.Tables[i].Stem)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, n, 10)
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads an object whose keys are exactly the file stems, in
+// canonical order.
+func (c *RowCounts) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return fmt.Errorf("row_counts is not an object")
+	}
+	var out RowCounts
+	for i := 0; dec.More(); i++ {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("row_counts: %w", err)
+		}
+		if i >= len(canon.Tables) || tok != canon.Tables[i].Stem {
+			return fmt.Errorf("row_counts: key %v is not the table %s", tok, nameAt(stems(), i))
+		}
+		var n int64
+		if err := dec.Decode(&n); err != nil {
+			return fmt.Errorf("row_counts.%s: %w", canon.Tables[i].Stem, err)
+		}
+		out = append(out, n)
+	}
+	if len(out) != len(canon.Tables) {
+		return fmt.Errorf("row_counts: %d counts for %d tables", len(out), len(canon.Tables))
+	}
+	*c = out
+	return nil
+}
+
+// stems returns the canonical tables' file stems, in order.
+func stems() []string {
+	s := make([]string, len(canon.Tables))
+	for i := range canon.Tables {
+		s[i] = canon.Tables[i].Stem
+	}
+	return s
 }
 
 // Omitted is a table left out of an export.
@@ -118,8 +252,14 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("decode manifest: data after the JSON object")
 	}
-	if m.FormatVersion != ManifestFormatVersion {
-		return nil, fmt.Errorf("manifest format_version %d is not %d", m.FormatVersion, ManifestFormatVersion)
+	if m.FormatVersion != 1 && m.FormatVersion != ManifestFormatVersion {
+		return nil, fmt.Errorf("manifest format_version %d is not 1 or %d", m.FormatVersion, ManifestFormatVersion)
+	}
+	if m.Range.Kind == "" && m.FormatVersion == 1 {
+		m.Range.Kind = RangeTime
+	}
+	if m.Range.Kind != RangeTime && m.Range.Kind != RangeSeals {
+		return nil, fmt.Errorf("manifest range kind %q is not %s or %s", m.Range.Kind, RangeTime, RangeSeals)
 	}
 	return &m, nil
 }

@@ -37,11 +37,11 @@ func hasColumn(t *canon.Table, name string) bool {
 func tenantScoped(t *canon.Table) bool { return hasColumn(t, "tenant") }
 
 // selectSQL returns the statement that reads t's canonical columns, named
-// as in canon, for the rows whose creation time lies in [from, to), in id
-// order; with a tenant, only that tenant's rows. from, to and tenant are
-// SQL expressions: placeholders for a query, literals for COPY, which
+// as in canon, for the rows that satisfy cond (the range predicate on x),
+// in id order; with a tenant, only that tenant's rows. cond and tenant
+// hold SQL expressions: placeholders for a query, literals for COPY, which
 // takes no parameters.
-func selectSQL(t *canon.Table, from, to, tenant string) string {
+func selectSQL(t *canon.Table, cond, tenant string) string {
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
 		var expr string
@@ -59,20 +59,25 @@ func selectSQL(t *canon.Table, from, to, tenant string) string {
 		}
 		cols[i] = expr + " AS " + quoteIdent(c.Name)
 	}
+	return "SELECT " + strings.Join(cols, ", ") + "\n" + fromWhereSQL(t, cond, tenant) + "\nORDER BY x.id"
+}
+
+// fromWhereSQL returns the FROM and WHERE clauses of selectSQL: t as x,
+// joined to its catalog names, the rows satisfying cond and, with a
+// tenant, of that tenant.
+func fromWhereSQL(t *canon.Table, cond, tenant string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "SELECT %s\nFROM %s x", strings.Join(cols, ", "), t.Name)
+	fmt.Fprintf(&b, "FROM %s x", t.Name)
 	if hasColumn(t, "tenant") {
 		b.WriteString("\nJOIN rac.tenants t ON t.id = x.tenant_id")
 	}
 	if hasColumn(t, "domain") {
 		b.WriteString("\nJOIN rac.contract_actions c ON c.id = x.action_id")
 	}
-	tc := TimeColumn(t)
-	fmt.Fprintf(&b, "\nWHERE x.%s >= %s AND x.%s < %s", tc, from, tc, to)
+	b.WriteString("\nWHERE " + cond)
 	if tenant != "" && tenantScoped(t) {
 		fmt.Fprintf(&b, " AND t.name = %s", tenant)
 	}
-	b.WriteString("\nORDER BY x.id")
 	return b.String()
 }
 

@@ -1,35 +1,37 @@
 package export
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
-
-	"github.com/parquet-go/parquet-go"
 
 	"github.com/racledger/racledger/internal/canon"
 )
 
 // Problem is one way an export directory does not match its manifest.
 type Problem struct {
-	// File is the file concerned (manifest.json for the manifest itself).
+	// File is the file concerned (manifest.json for the manifest itself
+	// and the seals it lists).
 	File string
+	// Seal is the seal concerned, 0 for none.
+	Seal int64
 	// Detail says what does not match.
 	Detail string
 }
 
-func (p Problem) String() string { return p.File + ": " + p.Detail }
+// String returns "FILE: detail", or "seal N: detail" for a seal.
+func (p Problem) String() string {
+	if p.Seal != 0 {
+		return fmt.Sprintf("seal %d: %s", p.Seal, p.Detail)
+	}
+	return p.File + ": " + p.Detail
+}
 
 // Result is what Verify found.
 type Result struct {
@@ -42,6 +44,8 @@ type Result struct {
 	// Files and Rows count the data files and rows checked.
 	Files int
 	Rows  int64
+	// Seals has one entry per seal the manifest lists, in its order.
+	Seals []SealCheck
 }
 
 // Intact reports whether nothing was found wrong.
@@ -54,7 +58,13 @@ func (r *Result) problem(file, format string, args ...any) {
 // Verify checks the export in dir against its manifest: every listed file
 // exists with the listed size, SHA-256 and row count (rows are counted by
 // parsing the file, not taken from the manifest), the files carry their
-// table's canonical columns, and no file is missing or extra. With pub,
+// table's canonical columns with values of their canonical types, and no
+// file is missing or extra. The seals the manifest lists must hash to
+// their seal_hash and chain where their ids are consecutive; for every
+// seal whose whole window the files hold, the Merkle root rebuilt from the
+// exported rows must be its merkle_root, so a row edited in a file is
+// found even when the manifest's checksums were rewritten to match. The
+// files are read once, in canonical table order. With pub,
 // manifest.json.sig must be pub's ed25519 signature of manifest.json; a
 // missing signature is then a problem. The error is for what prevents
 // checking (an unreadable directory), never for a mismatch.
@@ -92,14 +102,37 @@ func Verify(dir string, pub ed25519.PublicKey) (*Result, error) {
 	}
 	r.Manifest = m
 
+	// Seal checks start with a format 2 manifest; a format 1 manifest
+	// lists no seals.
+	var sc *sealChecker
+	if m.FormatVersion >= 2 {
+		sc = newSealChecker(r, m)
+	}
+	// Files in canonical table order, so seals get their leaves in order.
+	files := slices.Clone(m.Files)
+	order := func(f File) int {
+		if _, i, err := canon.Lookup(f.Table); err == nil {
+			return i
+		}
+		return len(canon.Tables)
+	}
+	slices.SortStableFunc(files, func(a, b File) int { return order(a) - order(b) })
 	listed := map[string]bool{ManifestName: true, SignatureName: true}
-	for _, f := range m.Files {
+	byTable := map[int]string{}
+	for _, f := range files {
 		if f.Name == "" || f.Name != filepath.Base(f.Name) || f.Name == "." || f.Name == ".." || listed[f.Name] {
 			r.problem(ManifestName, "file entry %q is not a distinct plain file name", f.Name)
 			continue
 		}
 		listed[f.Name] = true
-		if err := verifyFile(r, dir, m.Format, f); err != nil {
+		if i := order(f); i < len(canon.Tables) {
+			if byTable[i] != "" {
+				r.problem(ManifestName, "%s and %s both hold %s", byTable[i], f.Name, f.Table)
+				continue
+			}
+			byTable[i] = f.Name
+		}
+		if err := verifyFile(r, dir, m.Format, f, sc); err != nil {
 			return nil, err
 		}
 	}
@@ -108,13 +141,18 @@ func Verify(dir string, pub ed25519.PublicKey) (*Result, error) {
 			r.problem(ent.Name(), "not listed in the manifest")
 		}
 	}
+	if sc != nil {
+		sc.finish(byTable)
+	}
 	return r, nil
 }
 
-// verifyFile checks one listed file; only an I/O error other than a
-// missing file is returned.
-func verifyFile(r *Result, dir string, format Format, f File) error {
-	t, _, err := canon.Lookup(f.Table)
+// verifyFile checks one listed file and feeds its rows to sc (when not
+// nil); only an I/O error other than a missing file is returned. CSV and
+// JSON Lines are read once, hashed as they are parsed; Parquet, which is
+// read from its footer, is hashed first.
+func verifyFile(r *Result, dir string, format Format, f File, sc *sealChecker) error {
+	t, ti, err := canon.Lookup(f.Table)
 	if err != nil {
 		r.problem(f.Name, "unknown table %q", f.Table)
 		return nil
@@ -142,34 +180,41 @@ func verifyFile(r *Result, dir string, format Format, f File) error {
 	}
 	r.Files++
 	h := sha256.New()
-	size, err := io.Copy(h, file)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	if size != f.Bytes {
-		r.problem(f.Name, "size %d bytes, manifest says %d", size, f.Bytes)
-	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != f.SHA256 {
-		r.problem(f.Name, "sha256 %s, manifest says %s", sum, f.SHA256)
-	}
-	if _, err := file.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	var rows int64
+	counted := &countingReader{r: io.TeeReader(file, h)}
+	var dec rowDecoder
 	switch format {
 	case CSV:
-		rows, err = countCSV(file, t)
+		dec, err = newCSVDecoder(counted, t)
 	case JSONL:
-		rows, err = countJSONL(file, t)
+		dec = newJSONLDecoder(counted, t)
 	case Parquet:
-		rows, err = countParquet(file, size, t)
+		if _, err := io.Copy(io.Discard, counted); err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		dec, err = newParquetDecoder(file, counted.n, t)
 	default:
 		r.problem(ManifestName, "unknown format %q", format)
 		return nil
 	}
+	var rows int64
+	if err == nil {
+		rows, err = decodeRows(dec, t, ti, sc)
+	}
 	if err != nil {
+		if rerr := readErr(err); rerr != nil {
+			return fmt.Errorf("read %s: %w", path, rerr)
+		}
 		r.problem(f.Name, "%v", err)
-		return nil
+	}
+	// Hash what the parser left unread.
+	if _, err := io.Copy(io.Discard, counted); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if counted.n != f.Bytes {
+		r.problem(f.Name, "size %d bytes, manifest says %d", counted.n, f.Bytes)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != f.SHA256 {
+		r.problem(f.Name, "sha256 %s, manifest says %s", sum, f.SHA256)
 	}
 	r.Rows += rows
 	if rows != f.Rows {
@@ -178,93 +223,61 @@ func verifyFile(r *Result, dir string, format Format, f File) error {
 	return nil
 }
 
-// countCSV counts the records after the header, checking the header names
-// t's canonical columns and every record has one field per column.
-func countCSV(rd io.Reader, t *canon.Table) (int64, error) {
-	cr := csv.NewReader(bufio.NewReaderSize(rd, 256<<10))
-	cr.FieldsPerRecord = len(t.Columns)
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err != nil {
-		return 0, fmt.Errorf("no valid CSV header: %w", err)
-	}
-	if !slices.Equal(header, t.ColumnNames()) {
-		return 0, fmt.Errorf("CSV header %q is not the canonical columns %q", header, t.ColumnNames())
-	}
-	var n int64
+// decodeRows reads every row of dec, checking ids increase, and hands
+// each to sc; it returns the rows read, and the first problem.
+func decodeRows(dec rowDecoder, t *canon.Table, ti int, sc *sealChecker) (int64, error) {
+	v := newRowValues(t)
+	var n, prevID int64
 	for {
-		_, err := cr.Read()
+		err := dec.next(v)
 		if err == io.EOF {
 			return n, nil
 		}
 		if err != nil {
-			return n, fmt.Errorf("not valid CSV after %d rows: %w", n, err)
-		}
-		n++
-	}
-}
-
-// countJSONL counts lines, checking each is a JSON object with t's
-// canonical columns as keys, in order.
-func countJSONL(rd io.Reader, t *canon.Table) (int64, error) {
-	br := bufio.NewReaderSize(rd, 256<<10)
-	names := t.ColumnNames()
-	var n int64
-	for {
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// A line longer than the buffer: collect it whole.
-			var long []byte
-			long = append(long, line...)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = br.ReadSlice('\n')
-				long = append(long, line...)
-			}
-			line = long
-		}
-		if len(line) == 0 && err == io.EOF {
-			return n, nil
-		}
-		if err != nil && err != io.EOF {
 			return n, err
 		}
-		if !bytes.HasSuffix(line, []byte("\n")) {
-			return n, fmt.Errorf("line %d does not end in a newline", n+1)
-		}
-		if err := checkJSONObject(line, names); err != nil {
-			return n, fmt.Errorf("line %d: %w", n+1, err)
-		}
 		n++
+		if n > 1 && v.id() <= prevID {
+			return n, fmt.Errorf("row %d: id %d after id %d: rows are not in id order", n, v.id(), prevID)
+		}
+		prevID = v.id()
+		if sc != nil {
+			if err := sc.row(ti, v); err != nil {
+				return n, fmt.Errorf("row %d: %w", n, err)
+			}
+		}
 	}
 }
 
-// checkJSONObject checks that line is one JSON object whose keys are
-// names, in order.
-func checkJSONObject(line []byte, names []string) error {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return fmt.Errorf("not a JSON object")
+// countingReader counts the bytes read through it; a read error is kept
+// so that it is reported as an I/O error, not as a malformed file.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n += int64(k)
+	if err != nil && err != io.EOF {
+		c.err = err
+		err = &ioError{err}
 	}
-	for i := 0; dec.More(); i++ {
-		tok, err := dec.Token()
-		if err != nil {
-			return fmt.Errorf("not valid JSON: %w", err)
-		}
-		if i >= len(names) || tok != names[i] {
-			return fmt.Errorf("key %v where the canonical columns %s expect %s", tok, strings.Join(names, ","), nameAt(names, i))
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return fmt.Errorf("not valid JSON: %w", err)
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return fmt.Errorf("not valid JSON: %w", err)
-	}
-	if dec.More() {
-		return fmt.Errorf("more than one JSON value")
+	return k, err
+}
+
+// ioError marks a read error of the file itself.
+type ioError struct{ err error }
+
+func (e *ioError) Error() string { return e.err.Error() }
+func (e *ioError) Unwrap() error { return e.err }
+
+// readErr returns the I/O error behind err, if any.
+func readErr(err error) error {
+	var ioe *ioError
+	if errors.As(err, &ioe) {
+		return ioe.err
 	}
 	return nil
 }
@@ -274,50 +287,4 @@ func nameAt(names []string, i int) string {
 		return names[i]
 	}
 	return "no more keys"
-}
-
-// countParquet reads every row of a Parquet file, checking its columns
-// are t's canonical columns and the row groups add up to the footer's
-// row count.
-func countParquet(ra io.ReaderAt, size int64, t *canon.Table) (n int64, err error) {
-	defer func() {
-		// The Parquet reader may panic on a corrupt file; that is a
-		// finding about the file, not a crash.
-		if p := recover(); p != nil {
-			err = fmt.Errorf("not a valid Parquet file: %v", p)
-		}
-	}()
-	pf, err := parquet.OpenFile(ra, size)
-	if err != nil {
-		return 0, fmt.Errorf("not a valid Parquet file: %w", err)
-	}
-	var cols []string
-	for _, path := range pf.Schema().Columns() {
-		cols = append(cols, strings.Join(path, "."))
-	}
-	if !slices.Equal(cols, t.ColumnNames()) {
-		return 0, fmt.Errorf("Parquet columns %q are not the canonical columns %q", cols, t.ColumnNames())
-	}
-	buf := make([]parquet.Row, 256)
-	for _, rg := range pf.RowGroups() {
-		rows := rg.Rows()
-		for {
-			k, rerr := rows.ReadRows(buf)
-			n += int64(k)
-			if rerr == io.EOF {
-				break
-			}
-			if rerr != nil {
-				_ = rows.Close()
-				return n, fmt.Errorf("not a valid Parquet file: %w", rerr)
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return n, fmt.Errorf("not a valid Parquet file: %w", err)
-		}
-	}
-	if n != pf.NumRows() {
-		return n, fmt.Errorf("row groups hold %d rows, the Parquet footer says %d", n, pf.NumRows())
-	}
-	return n, nil
 }
