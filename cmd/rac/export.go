@@ -11,17 +11,19 @@ import (
 	"github.com/racledger/racledger/internal/export"
 )
 
-const exportSynopsis = "rac export --from TIME --to TIME --out DIR [--format csv|jsonl|parquet] [--tenant NAME] [--sign-key FILE] [--force] [--wait DURATION] [--database-url URL]"
+const exportSynopsis = "rac export (--from TIME --to TIME | --seals A..B) --out DIR [--format csv|jsonl|parquet] [--tenant NAME] [--sign-key FILE] [--force] [--wait DURATION] [--database-url URL]"
 
 // runExport implements `rac export`: the ledger rows created in [--from,
-// --to), one file per table, read in one snapshot, with manifest.json and
-// an optional signature. Exit 0 written, 1 error (nothing but partial
-// files removed, no manifest), 2 usage.
+// --to), or those of seals A..B, one file per table, read in one snapshot,
+// with manifest.json (which lists the seals covering the rows) and an
+// optional signature. Exit 0 written, 1 error (nothing but partial files
+// removed, no manifest), 2 usage (including unknown seals).
 func runExport(ctx context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "export", exportSynopsis)
 	dbURL := databaseFlag(fs, env)
 	from := fs.String("from", "", "start of the range, inclusive: RFC 3339 time or date (UTC midnight); required")
 	to := fs.String("to", "", "end of the range, exclusive, not in the future: RFC 3339 time or date; required")
+	seals := fs.String("seals", "", "instead of --from/--to: the rows of seals A..B (ids, both included; A alone for one seal)")
 	out := fs.String("out", "", "output directory, created if missing; must be empty unless --force (required)")
 	format := fs.String("format", "csv", "file format: csv, jsonl or parquet")
 	tenant := fs.String("tenant", "", "only this tenant's rows (rac.reconciliations, which is ledger-wide, is then omitted)")
@@ -31,25 +33,38 @@ func runExport(ctx context.Context, env *environment, args []string) (int, error
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
 	}
-	if *from == "" || *to == "" || *out == "" {
-		return exitUsage, fmt.Errorf("%w: --from, --to and --out are required: %s", errUsage, exportSynopsis)
+	switch {
+	case *seals != "" && (*from != "" || *to != ""):
+		return exitUsage, fmt.Errorf("%w: --seals and --from/--to are mutually exclusive: %s", errUsage, exportSynopsis)
+	case *seals == "" && (*from == "" || *to == ""):
+		return exitUsage, fmt.Errorf("%w: --from and --to (or --seals) are required: %s", errUsage, exportSynopsis)
+	case *out == "":
+		return exitUsage, fmt.Errorf("%w: --out is required: %s", errUsage, exportSynopsis)
 	}
 	opts := export.Options{
 		Dir: *out, Tenant: *tenant, Force: *force, Wait: *wait,
 		ToolVersion: toolVersion(), Progress: env.stderr, Logger: env.logger,
 	}
 	var err error
-	if opts.From, err = parseRangeTime("--from", *from); err != nil {
-		return exitUsage, err
-	}
-	if opts.To, err = parseRangeTime("--to", *to); err != nil {
-		return exitUsage, err
+	if *seals != "" {
+		r, err := export.ParseSealRange(*seals)
+		if err != nil {
+			return exitUsage, fmt.Errorf("%w: --seals: %v", errUsage, err)
+		}
+		opts.Seals = &r
+	} else {
+		if opts.From, err = parseRangeTime("--from", *from); err != nil {
+			return exitUsage, err
+		}
+		if opts.To, err = parseRangeTime("--to", *to); err != nil {
+			return exitUsage, err
+		}
+		if !opts.From.Before(opts.To) {
+			return exitUsage, fmt.Errorf("%w: --from %s is not before --to %s", errUsage, *from, *to)
+		}
 	}
 	if opts.Format, err = export.ParseFormat(*format); err != nil {
 		return exitUsage, fmt.Errorf("%w: --format %q: want csv, jsonl or parquet", errUsage, *format)
-	}
-	if !opts.From.Before(opts.To) {
-		return exitUsage, fmt.Errorf("%w: --from %s is not before --to %s", errUsage, *from, *to)
 	}
 	if *wait < 0 {
 		return exitUsage, fmt.Errorf("%w: --wait %s must not be negative", errUsage, *wait)
@@ -84,8 +99,28 @@ func runExport(ctx context.Context, env *environment, args []string) (int, error
 	if opts.SignKey != nil {
 		signed = ", signed"
 	}
+	fmt.Fprintf(env.stdout, "%s\n", sealSummary(m))
 	fmt.Fprintf(env.stdout, "exported %d rows in %d files to %s (%s%s)\n", rows, len(m.Files), *out, m.Format, signed)
 	return exitOK, nil
+}
+
+// sealSummary says in one line which seals the manifest lists, e.g.
+// "seals: 1..3 listed, 3 complete; head seal 3 3f2a...; 0 rows unsealed".
+func sealSummary(m *export.Manifest) string {
+	if m.SealHead == nil {
+		return fmt.Sprintf("seals: none in the ledger; %d rows unsealed", m.UnsealedRows)
+	}
+	listed := "no seal listed"
+	if n := len(m.Seals); n > 0 {
+		complete := 0
+		for _, s := range m.Seals {
+			if s.Complete {
+				complete++
+			}
+		}
+		listed = fmt.Sprintf("%d listed (%d..%d), %d complete", n, m.Seals[0].ID, m.Seals[n-1].ID, complete)
+	}
+	return fmt.Sprintf("seals: %s; head seal %d %s; %d rows unsealed", listed, m.SealHead.ID, m.SealHead.SealHash, m.UnsealedRows)
 }
 
 // parseRangeTime reads an RFC 3339 time or a date (YYYY-MM-DD, midnight
