@@ -227,8 +227,10 @@ func TestExportSealRange(t *testing.T) {
 
 // TestExportLarge measures `rac export` of RAC_BENCH_EXPORT_ROWS acks
 // (e.g. 1000000) in every format, run as a subprocess: throughput and the
-// child's peak RSS (getrusage Maxrss), logged, not asserted. Skipped
-// unless the variable is set:
+// child's peak RSS (getrusage Maxrss), logged, not asserted; then, after
+// `rac seal`, a seal-range export (--seals 1..1) and its verify-export,
+// which rebuilds the seal's Merkle root from the files. Skipped unless the
+// variable is set:
 //
 //	RAC_BENCH_EXPORT_ROWS=1000000 go test -run TestExportLarge -v ./cmd/rac/
 func TestExportLarge(t *testing.T) {
@@ -254,11 +256,25 @@ func TestExportLarge(t *testing.T) {
 	t.Logf("inserted %d acks in %s", n, time.Since(start).Round(time.Millisecond))
 	from := ledgertest.Now(t, pool).Add(-3 * time.Hour).UTC().Format(time.RFC3339)
 	to := ledgertest.Now(t, pool).UTC().Format(time.RFC3339Nano)
+	measureExports(t, bin, db.URL, n, "time range", "--from", from, "--to", to)
 
+	settle(t, pool)
+	seal := exec.Command(bin, "seal")
+	seal.Env = append(os.Environ(), "DATABASE_URL="+db.URL)
+	began := time.Now()
+	outb, err := seal.CombinedOutput()
+	require.NoError(t, err, string(outb))
+	t.Logf("rac seal of %d acks in %s: %s", n, time.Since(began).Round(time.Millisecond), outb)
+	measureExports(t, bin, db.URL, n, "seals 1..1", "--seals", "1..1")
+}
+
+// measureExports exports the n acks in every format with the range flags
+// given, then verifies each export, logging time and peak RSS of both.
+func measureExports(t *testing.T, bin, url string, n int, what string, rangeFlags ...string) {
 	for _, format := range []string{"csv", "jsonl", "parquet"} {
 		out := filepath.Join(t.TempDir(), format)
-		cmd := exec.Command(bin, "export", "--from", from, "--to", to, "--format", format, "--out", out)
-		cmd.Env = append(os.Environ(), "DATABASE_URL="+db.URL)
+		cmd := exec.Command(bin, append(append([]string{"export"}, rangeFlags...), "--format", format, "--out", out)...)
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		began := time.Now()
@@ -271,16 +287,18 @@ func TestExportLarge(t *testing.T) {
 		man, err := export.ParseManifest(m)
 		require.NoError(t, err)
 		require.EqualValues(t, n, man.Files[1].Rows)
-		t.Logf("%-7s %d acks in %s: %.0f rows/s, %d MiB acks file, peak RSS %d MiB",
-			format, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(),
-			man.Files[1].Bytes>>20, ru.Maxrss>>10)
+		t.Logf("%s: %-7s %d acks in %s: %.0f rows/s, %d MiB acks file, peak RSS %d MiB, %d seals listed",
+			what, format, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(),
+			man.Files[1].Bytes>>20, ru.Maxrss>>10, len(man.Seals))
 		t.Logf("%s progress:\n%s", format, stderr.String())
 
 		verify := exec.Command(bin, "verify-export", out)
 		began = time.Now()
 		outb, err := verify.CombinedOutput()
+		velapsed := time.Since(began)
 		require.NoError(t, err, string(outb))
 		vru := verify.ProcessState.SysUsage().(*syscall.Rusage)
-		t.Logf("%-7s verify-export in %s, peak RSS %d MiB", format, time.Since(began).Round(time.Millisecond), vru.Maxrss>>10)
+		t.Logf("%s: %-7s verify-export in %s: %.0f rows/s, peak RSS %d MiB:\n%s", what, format, velapsed.Round(time.Millisecond),
+			float64(n)/velapsed.Seconds(), vru.Maxrss>>10, outb)
 	}
 }
