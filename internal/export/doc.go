@@ -12,7 +12,11 @@
 //
 // # Range and determinism
 //
-// A range [From, To) applies to each table's own creation time
+// A seal range (Options.Seals) exports every table's rows with tx_id in
+// the seals' windows; they are final, so it needs no waiting and gives the
+// same bytes on every export.
+//
+// A time range [From, To) applies to each table's own creation time
 // (expectations.declared_at, acks.acked_at, findings.detected_at,
 // finding_resolutions.recorded_at, run_verdicts.recorded_at,
 // reconciliations.finished_at); rows are written in id order. Those times
@@ -29,6 +33,21 @@
 // version, gives byte-identical files: nothing time-dependent (the export
 // time, the snapshot) is written into the data files, only into the
 // manifest.
+//
+// # Seals
+//
+// The manifest lists, read in the export's snapshot, the seals covering
+// the exported rows (for a time range, every seal whose tx_id window holds
+// an exported row; for a seal range, Options.Seals), each marked complete
+// when the export holds its whole window, plus the head and the number of
+// unsealed rows. [Verify] checks each listed seal's hash and chain and,
+// for every seal whose whole window the files hold, rebuilds its Merkle
+// root from the exported rows: the files are read once, in canonical
+// table order, each row decoded into its canonical values (CSV with a
+// small RFC 4180 reader that tells NULL from "", JSON Lines keeping jsonb
+// bytes, typed Parquet values) and its leaf added to the streaming
+// canon.Tree of the seal whose window holds its tx_id. Memory is one
+// Merkle stack per listed seal.
 //
 // # Memory
 //
