@@ -168,6 +168,26 @@ func TestExportSealRange(t *testing.T) {
 		})
 	}
 
+	t.Run("anchored to a published head", func(t *testing.T) {
+		out := filepath.Join(dir, "csv")
+		var h1, h2 string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT encode(seal_hash, 'hex') FROM rac.seals WHERE id = 1`).Scan(&h1))
+		require.NoError(t, pool.QueryRow(ctx, `SELECT encode(seal_hash, 'hex') FROM rac.seals WHERE id = 2`).Scan(&h2))
+
+		res := rac(ctx, nil, "verify-export", out, "--head", h2)
+		require.Equal(t, exitOK, res.code, res.stdout+res.stderr)
+		require.Contains(t, res.stdout, "is seal 2: seals 1..2 of this export are anchored to it")
+		res = rac(ctx, nil, "verify-export", out, "--head", strings.ToUpper(h1))
+		require.Equal(t, exitOK, res.code, res.stdout+res.stderr)
+		require.Contains(t, res.stdout, "is seal 1: seals 1..1 of this export are anchored to it")
+
+		res = rac(ctx, nil, "verify-export", out, "--head", strings.Repeat("ab", 32))
+		require.Equal(t, exitTampered, res.code, res.stdout+res.stderr)
+		require.Contains(t, res.stdout, "is neither a listed seal nor the seal_head")
+		res = rac(ctx, nil, "verify-export", out, "--head", "xyz")
+		require.Equal(t, exitUsage, res.code, res.stdout+res.stderr)
+	})
+
 	t.Run("edited row with rewritten checksums", func(t *testing.T) {
 		out := filepath.Join(dir, "jsonl")
 		path := filepath.Join(out, "acks.jsonl")

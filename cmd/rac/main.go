@@ -13,8 +13,8 @@
 //	rac verify-proof FILE [--head HASH]
 //	rac report [--run ID] [--since DURATION|RFC3339] [--tenant NAME] [--format table|json]
 //	rac demo [--runs N] [--seed S] [--data-dir DIR]
-//	rac export --from TIME --to TIME --out DIR [--format csv|jsonl|parquet] [--tenant NAME] [--sign-key FILE] [--force]
-//	rac verify-export DIR [--pub-key FILE]
+//	rac export (--from TIME --to TIME | --seals A..B) --out DIR [--format csv|jsonl|parquet] [--tenant NAME] [--sign-key FILE] [--force]
+//	rac verify-export DIR [--pub-key FILE] [--head HASH]
 //	rac keygen --out PREFIX
 //
 // The database comes from --database-url or DATABASE_URL (a libpq URL or
@@ -80,8 +80,8 @@ func commands() []command {
 		{name: "verify-proof", summary: "check an inclusion proof offline (exit 4: invalid)", run: runVerifyProof},
 		{name: "report", summary: "print verdicts and open findings as a table or JSON", run: runReport},
 		{name: "waive", summary: "close an open finding with a reason (needs the rac_waiver role)", run: runWaive},
-		{name: "export", summary: "export a time range of the ledger to CSV, JSON Lines or Parquet files with a manifest", run: runExport},
-		{name: "verify-export", summary: "check an export's files, row counts and signature against its manifest", run: runVerifyExport},
+		{name: "export", summary: "export a time range or a run of seals to CSV, JSON Lines or Parquet files with a manifest", run: runExport},
+		{name: "verify-export", summary: "check an export's files, rows, seals and signature against its manifest", run: runVerifyExport},
 		{name: "keygen", summary: "write an ed25519 key pair for signing exports", run: runKeygen},
 		{name: "demo", summary: "simulate runs with injected faults, reconcile them and check the findings", run: runDemo},
 	}

@@ -8,21 +8,26 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/racledger/racledger/internal/canon"
 	"github.com/racledger/racledger/internal/export"
 )
 
-const verifyExportSynopsis = "rac verify-export DIR [--pub-key FILE]"
+const verifyExportSynopsis = "rac verify-export DIR [--pub-key FILE] [--head HASH]"
 
 // runVerifyExport implements `rac verify-export`: it recomputes the size,
 // SHA-256 and row count of every file of an export, looks for missing and
 // extra files, checks the seals the manifest lists (their hashes and chain
 // and, for each seal whose whole window the export holds, its Merkle root
 // rebuilt from the files) and, with --pub-key, the manifest's signature.
-// It prints one line per seal (checked or not checked), each problem and
-// the verdict. Exit 0 intact, 4 tampered, 1 error, 2 usage.
+// With --head, a seal hash published elsewhere must be one of the listed
+// seals (anchoring the chain of listed seals that ends there) or the
+// export's seal_head. It prints one line per seal (checked or not
+// checked), each problem and the verdict. Exit 0 intact, 4 tampered, 1
+// error, 2 usage.
 func runVerifyExport(_ context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "verify-export", verifyExportSynopsis)
 	pubKey := fs.String("pub-key", "", "ed25519 public key (from `rac keygen`) that must have signed manifest.json")
+	head := fs.String("head", "", "a seal hash published elsewhere (hex) that must be a listed seal or the export's seal_head")
 	// DIR may come before or after the flags.
 	var dir string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -55,12 +60,22 @@ func runVerifyExport(_ context.Context, env *environment, args []string) (int, e
 			return exitUsage, fmt.Errorf("%w: --pub-key: %v", errUsage, err)
 		}
 	}
+	if *head != "" {
+		if _, err := canon.ParseHash(*head); err != nil {
+			return exitUsage, fmt.Errorf("%w: --head: %v", errUsage, err)
+		}
+	}
 	res, err := export.Verify(dir, pub)
 	if err != nil {
 		return exitError, err
 	}
 	for _, s := range res.Seals {
 		fmt.Fprintf(env.stdout, "%s\n", s)
+	}
+	if *head != "" {
+		if line := res.CheckPublishedHead(*head); line != "" {
+			fmt.Fprintln(env.stdout, line)
+		}
 	}
 	if !res.Intact() {
 		for _, p := range res.Problems {
