@@ -231,6 +231,14 @@ func TestAckIdempotency(t *testing.T) {
 			map[string]string{"domain": "incidents", "action": "create_incident", "outcome": "failure"}))
 	})
 	require.Equal(t, 7, count(t, b.pool, "rac.acks"))
+	// The single-ack insert says ON CONFLICT DO NOTHING without a target
+	// (queries/acks.sql): that is only the idempotency rule while the
+	// idempotency key is the table's one unique constraint.
+	var unique []string
+	require.NoError(t, b.pool.QueryRow(b.ctx, `
+		SELECT array_agg(c.relname::text) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE i.indrelid = 'rac.acks'::regclass AND i.indisunique`).Scan(&unique))
+	require.Equal(t, []string{"acks_idempotency_key"}, unique)
 	// Every written row was counted once, repeats never (one series each).
 	require.Equal(t, 7.0,
 		metric(t, b.reg, "rac_acks_written_total", map[string]string{"domain": "policies"})+
