@@ -14,6 +14,7 @@ import (
 	"github.com/racledger/racledger/internal/demo"
 	"github.com/racledger/racledger/internal/migrate"
 	"github.com/racledger/racledger/internal/pglocal"
+	"github.com/racledger/racledger/internal/seal"
 	"github.com/racledger/racledger/reconciler"
 )
 
@@ -103,7 +104,34 @@ func runDemo(ctx context.Context, env *environment, args []string) (int, error) 
 		return exitError, fmt.Errorf("the reconciler's findings differ from the injected faults: %s",
 			strings.Join(append(res.Check.Differ(), mismatchNote(res.Check)...), ", "))
 	}
+	if err := sealDemo(ctx, env, pool); err != nil {
+		return exitError, err
+	}
 	return exitOK, nil
+}
+
+// sealDemo seals what the demo wrote and verifies the new seal against the
+// rows, as `rac seal` and `rac verify --from N` would.
+func sealDemo(ctx context.Context, env *environment, pool *pgxpool.Pool) error {
+	sealed, err := seal.Seal(ctx, pool)
+	if err != nil {
+		return fmt.Errorf("seal: %w", err)
+	}
+	if !sealed.Sealed {
+		fmt.Fprintln(env.stdout, "\nsealed: nothing new was final")
+		return nil
+	}
+	rep, err := seal.Verify(ctx, pool, seal.VerifyOptions{From: sealed.Seal.ID})
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if rep.Tamper != nil {
+		return fmt.Errorf("verify the demo's seal: %s", rep.Tamper)
+	}
+	fmt.Fprintf(env.stdout, "\nsealed %d rows: %s (publish it; `rac verify --head` checks the chain against it)\n",
+		sealed.Rows, sealed.Head)
+	fmt.Fprintf(env.stdout, "verify: intact, the seal's %d rows recomputed to its Merkle root\n", rep.Rows)
+	return nil
 }
 
 // samplePerKind returns the first n findings of each kind, grouped by kind

@@ -21,6 +21,9 @@ func TestDemoFindsWhatItInjects(t *testing.T) {
 	require.Equal(t, exitOK, res.code, "stdout:\n%s\nstderr:\n%s", res.stdout, res.stderr)
 	require.Contains(t, res.stdout, "result: OK")
 	require.Contains(t, res.stderr, "writing runs: 300/300 runs")
+	// The demo seals what it wrote and verifies the seal.
+	require.Regexp(t, `sealed \d+ rows: seal 1 head [0-9a-f]{64} `, res.stdout)
+	require.Contains(t, res.stdout, "verify: intact")
 
 	rows := checkLineRE.FindAllStringSubmatch(res.stdout, -1)
 	require.Len(t, rows, 8, res.stdout)
