@@ -14,17 +14,19 @@ import (
 )
 
 const (
-	proveSynopsis       = "rac prove --table T --id N [--out FILE] [--database-url URL]"
+	proveSynopsis       = "rac prove --table T --id N [--through SEAL] [--out FILE] [--database-url URL]"
 	verifyProofSynopsis = "rac verify-proof FILE [--head HASH]"
 )
 
 // runProve implements `rac prove`: print (or write to --out) the JSON
-// inclusion proof of one row in its seal.
+// inclusion proof of one row in its seal, with the chain of later seals up
+// to --through (default: the latest).
 func runProve(ctx context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "prove", proveSynopsis)
 	dbURL := databaseFlag(fs, env)
 	table := fs.String("table", "", "ledger table: expectations, acks, findings, resolutions, verdicts or reconciliations")
 	id := fs.Int64("id", 0, "row id")
+	through := fs.Int64("through", 0, "chain the proof up to this seal (default: the latest), so it verifies against that seal's published hash")
 	out := fs.String("out", "", "write the proof to FILE instead of stdout")
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
@@ -35,12 +37,15 @@ func runProve(ctx context.Context, env *environment, args []string) (int, error)
 	if *id <= 0 {
 		return exitUsage, fmt.Errorf("%w: --id N is required", errUsage)
 	}
+	if *through < 0 {
+		return exitUsage, fmt.Errorf("%w: --through %d: want a seal id", errUsage, *through)
+	}
 	pool, err := connect(ctx, *dbURL)
 	if err != nil {
 		return exitError, err
 	}
 	defer pool.Close()
-	p, err := seal.Prove(ctx, pool, *table, *id)
+	p, err := seal.ProveThrough(ctx, pool, *table, *id, *through)
 	if err != nil {
 		return exitError, err
 	}
@@ -56,7 +61,12 @@ func runProve(ctx context.Context, env *environment, args []string) (int, error)
 	if err := os.WriteFile(*out, b, 0o644); err != nil {
 		return exitError, fmt.Errorf("write proof: %w", err)
 	}
-	fmt.Fprintf(env.stderr, "proof of %s id %d in seal %d written to %s\n", p.Table, p.RowID, p.Seal.ID, *out)
+	last := p.Seal.ID
+	if len(p.Chain) > 0 {
+		last = p.Chain[len(p.Chain)-1].ID
+	}
+	fmt.Fprintf(env.stderr, "proof of %s id %d in seal %d, chained through seal %d, written to %s\n",
+		p.Table, p.RowID, p.Seal.ID, last, *out)
 	return exitOK, nil
 }
 
@@ -64,7 +74,7 @@ func runProve(ctx context.Context, env *environment, args []string) (int, error)
 // without a database. Exit 0 valid, 4 the proof does not hold, 1 error.
 func runVerifyProof(_ context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "verify-proof", verifyProofSynopsis)
-	headHex := fs.String("head", "", "a published seal hash the proof's seal must equal")
+	headHex := fs.String("head", "", "a published seal hash: the proof's seal or a seal of its chain must have it")
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		file, args = args[0], args[1:]

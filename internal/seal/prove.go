@@ -39,6 +39,10 @@ type Proof struct {
 	TreeSize  uint64   `json:"tree_size"`
 	AuditPath []string `json:"audit_path"`
 	Seal      SealJSON `json:"seal"`
+	// Chain holds the seals after Seal, in order, up to the head the proof
+	// was made against, so that it can be checked against a head published
+	// after the row's seal: each links to the one before by prev_hash.
+	Chain []SealJSON `json:"chain,omitempty"`
 }
 
 // SealJSON is every column of a rac.seals row, enough to recompute its
@@ -59,10 +63,18 @@ type SealJSON struct {
 }
 
 // Prove builds the inclusion proof of row id of table (a name accepted by
-// canon.Lookup). It streams the seal's window once, in one REPEATABLE READ
-// READ ONLY transaction, and refuses to prove against a seal the rows no
-// longer match (run Verify).
+// canon.Lookup), chained to the latest seal: ProveThrough with through 0.
 func Prove(ctx context.Context, pool *pgxpool.Pool, table string, id int64) (*Proof, error) {
+	return ProveThrough(ctx, pool, table, id, 0)
+}
+
+// ProveThrough builds the inclusion proof of row id of table (a name
+// accepted by canon.Lookup) in its seal, with the chain of seals after it
+// up to seal through (0: the latest), so the proof can be checked against
+// the hash of any of them. It streams the seal's window once, in one
+// REPEATABLE READ READ ONLY transaction, and refuses to prove against a
+// seal the rows no longer match (run Verify).
+func ProveThrough(ctx context.Context, pool *pgxpool.Pool, table string, id int64, through int64) (*Proof, error) {
 	tbl, tblIndex, err := canon.Lookup(table)
 	if err != nil {
 		return nil, err
@@ -87,6 +99,9 @@ func Prove(ctx context.Context, pool *pgxpool.Pool, table string, id int64) (*Pr
 	}
 	if err != nil {
 		return nil, fmt.Errorf("prove: find the seal of tx %d: %w", txID, err)
+	}
+	if through != 0 && through < s.ID {
+		return nil, fmt.Errorf("%w: %s id %d is in seal %d, after seal %d", ErrNotSealed, tbl.Stem, id, s.ID, through)
 	}
 	hdr := headerOf(&s)
 	if len(hdr.RowCounts) != len(canon.Tables) {
@@ -158,17 +173,64 @@ func Prove(ctx context.Context, pool *pgxpool.Pool, table string, id int64) (*Pr
 		Version: ProofVersion, Table: tbl.Stem, RowID: id,
 		LeafData: hex.EncodeToString(leafData), LeafHash: leaf.String(),
 		LeafIndex: index, TreeSize: size, AuditPath: make([]string, len(path)),
-		Seal: SealJSON{
-			ID: s.ID, Version: s.Version, HorizonFrom: s.HorizonFrom, HorizonTo: s.HorizonTo,
-			RowCounts: s.RowCounts, MerkleRoot: hdr.MerkleRoot.String(), PrevHash: hdr.PrevHash.String(),
-			SealedAtMicros: s.SealedAt.UnixMicro(), SealedAt: s.SealedAt.UTC().Format(time.RFC3339Nano),
-			SealHash: hashOf(s.SealHash).String(),
-		},
+		Seal: sealJSON(&s),
 	}
 	for i, h := range path {
 		p.AuditPath[i] = h.String()
 	}
+	for after := s.ID; through == 0 || after < through; {
+		next, err := db.New().SealNext(ctx, tx, after)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if through != 0 {
+				return nil, fmt.Errorf("prove: no seal %d: the chain ends at seal %d", through, after)
+			}
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("prove: read seal after %d: %w", after, err)
+		}
+		p.Chain = append(p.Chain, sealJSON(&next))
+		after = next.ID
+	}
 	return p, nil
+}
+
+// sealJSON returns every column of s for a proof.
+func sealJSON(s *db.RacSeal) SealJSON {
+	hdr := headerOf(s)
+	return SealJSON{
+		ID: s.ID, Version: s.Version, HorizonFrom: s.HorizonFrom, HorizonTo: s.HorizonTo,
+		RowCounts: s.RowCounts, MerkleRoot: hdr.MerkleRoot.String(), PrevHash: hdr.PrevHash.String(),
+		SealedAtMicros: s.SealedAt.UnixMicro(), SealedAt: s.SealedAt.UTC().Format(time.RFC3339Nano),
+		SealHash: hashOf(s.SealHash).String(),
+	}
+}
+
+// header returns the seal's fields as canon hashes them and its stated
+// seal_hash.
+func (s *SealJSON) header() (canon.SealHeader, canon.Hash, error) {
+	hdr := canon.SealHeader{
+		ID: s.ID, Version: s.Version, HorizonFrom: s.HorizonFrom, HorizonTo: s.HorizonTo,
+		RowCounts: s.RowCounts, SealedAt: time.UnixMicro(s.SealedAtMicros),
+	}
+	var err error
+	if hdr.MerkleRoot, err = canon.ParseHash(s.MerkleRoot); err != nil {
+		return hdr, canon.Hash{}, fmt.Errorf("merkle_root: %w", err)
+	}
+	if hdr.PrevHash, err = canon.ParseHash(s.PrevHash); err != nil {
+		return hdr, canon.Hash{}, fmt.Errorf("prev_hash: %w", err)
+	}
+	hash, err := canon.ParseHash(s.SealHash)
+	if err != nil {
+		return hdr, canon.Hash{}, fmt.Errorf("seal_hash: %w", err)
+	}
+	if len(hdr.RowCounts) != len(canon.Tables) {
+		return hdr, hash, fmt.Errorf("%d row counts, want %d", len(hdr.RowCounts), len(canon.Tables))
+	}
+	if got := hdr.Hash(); got != hash {
+		return hdr, hash, fmt.Errorf("the fields hash to %s, seal_hash says %s", got, hash)
+	}
+	return hdr, hash, nil
 }
 
 // ErrBadProof is returned (wrapped) by VerifyProof for a proof that does
@@ -178,8 +240,10 @@ var ErrBadProof = errors.New("seal: proof does not verify")
 
 // VerifyProof checks p offline: the leaf data names p's table and row, its
 // leaf hash leads through the audit path to the seal's Merkle root at a
-// position inside the table's range of the seal, and the seal's fields hash
-// to its seal_hash. With head, the seal must also be that published head.
+// position inside the table's range of the seal, the seal's fields hash to
+// its seal_hash, and every seal of p.Chain hashes to its own and links to
+// the one before. With head, a hash published elsewhere, the seal or one of
+// the chain must be that head.
 func VerifyProof(p *Proof, head *canon.Hash) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrBadProof, fmt.Sprintf(format, args...))
@@ -202,22 +266,9 @@ func VerifyProof(p *Proof, head *canon.Hash) error {
 	if p.LeafHash != "" && p.LeafHash != leaf.String() {
 		return bad("leaf_data hashes to %s, leaf_hash says %s", leaf, p.LeafHash)
 	}
-	hdr := canon.SealHeader{
-		ID: p.Seal.ID, Version: p.Seal.Version, HorizonFrom: p.Seal.HorizonFrom, HorizonTo: p.Seal.HorizonTo,
-		RowCounts: p.Seal.RowCounts, SealedAt: time.UnixMicro(p.Seal.SealedAtMicros),
-	}
-	if hdr.MerkleRoot, err = canon.ParseHash(p.Seal.MerkleRoot); err != nil {
-		return bad("merkle_root: %v", err)
-	}
-	if hdr.PrevHash, err = canon.ParseHash(p.Seal.PrevHash); err != nil {
-		return bad("prev_hash: %v", err)
-	}
-	sealHash, err := canon.ParseHash(p.Seal.SealHash)
+	hdr, sealHash, err := p.Seal.header()
 	if err != nil {
-		return bad("seal_hash: %v", err)
-	}
-	if len(hdr.RowCounts) != len(canon.Tables) {
-		return bad("seal has %d row counts, want %d", len(hdr.RowCounts), len(canon.Tables))
+		return bad("seal %d: %v", p.Seal.ID, err)
 	}
 	if hdr.TreeSize() != p.TreeSize {
 		return bad("tree_size %d, the seal's row counts add up to %d", p.TreeSize, hdr.TreeSize())
@@ -238,11 +289,25 @@ func VerifyProof(p *Proof, head *canon.Hash) error {
 	if err := canon.VerifyInclusion(leaf, p.LeafIndex, p.TreeSize, path, hdr.MerkleRoot); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadProof, err)
 	}
-	if got := hdr.Hash(); got != sealHash {
-		return bad("the seal's fields hash to %s, seal_hash says %s", got, sealHash)
+	// The chain: each later seal hashes to its seal_hash and links to the
+	// one before; a published head may be any of them.
+	headFound := head != nil && *head == sealHash
+	prev, prevHash := hdr, sealHash
+	for i := range p.Chain {
+		c := &p.Chain[i]
+		next, nextHash, err := c.header()
+		if err != nil {
+			return bad("chain seal %d: %v", c.ID, err)
+		}
+		if next.ID != prev.ID+1 || next.HorizonFrom != prev.HorizonTo || next.PrevHash != prevHash {
+			return bad("chain seal %d does not follow seal %d (id, horizon_from or prev_hash)", next.ID, prev.ID)
+		}
+		headFound = headFound || (head != nil && *head == nextHash)
+		prev, prevHash = next, nextHash
 	}
-	if head != nil && *head != sealHash {
-		return bad("seal %d hash %s is not the published head %s", hdr.ID, sealHash, head)
+	if head != nil && !headFound {
+		return bad("the published head %s is neither seal %d nor a seal of the proof's chain (seals %d..%d)",
+			head, hdr.ID, hdr.ID, prev.ID)
 	}
 	return nil
 }

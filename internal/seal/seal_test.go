@@ -312,10 +312,42 @@ func TestInclusionProofs(t *testing.T) {
 		})
 	}
 
-	p, err := seal.Prove(ctx, pool, "acks", queryInt(t, pool, "SELECT min(id) FROM rac.acks"))
+	// A row of seal 1, proved against the latest seal: the proof carries
+	// seal 2 as its chain and verifies against either head.
+	firstAck := queryInt(t, pool, "SELECT min(id) FROM rac.acks")
+	chained, err := seal.Prove(ctx, pool, "acks", firstAck)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), chained.Seal.ID)
+	require.Len(t, chained.Chain, 1)
+	require.NoError(t, seal.VerifyProof(chained, &first.Head.Hash))
+	require.NoError(t, seal.VerifyProof(chained, &second.Head.Hash))
+	t.Run("a proof with an altered chain fails", func(t *testing.T) {
+		for name, f := range map[string]func(c *seal.SealJSON){
+			"row counts": func(c *seal.SealJSON) { c.RowCounts[0]++ },
+			"prev hash":  func(c *seal.SealJSON) { c.PrevHash = canon.EmptyRoot.String() },
+			"seal hash":  func(c *seal.SealJSON) { c.SealHash = canon.EmptyRoot.String() },
+			"id":         func(c *seal.SealJSON) { c.ID++ },
+		} {
+			q := *chained
+			q.Chain = []seal.SealJSON{chained.Chain[0]}
+			q.Chain[0].RowCounts = append([]int64(nil), chained.Chain[0].RowCounts...)
+			f(&q.Chain[0])
+			require.ErrorIs(t, seal.VerifyProof(&q, &second.Head.Hash), seal.ErrBadProof, name)
+		}
+		// A chain cut short no longer reaches the later head.
+		q := *chained
+		q.Chain = nil
+		require.ErrorIs(t, seal.VerifyProof(&q, &second.Head.Hash), seal.ErrBadProof)
+	})
+
+	// Proved through seal 1 only: no chain.
+	p, err := seal.ProveThrough(ctx, pool, "acks", firstAck, 1)
 	require.NoError(t, err)
 	require.Equal(t, int64(1), p.Seal.ID)
+	require.Empty(t, p.Chain)
 	require.NoError(t, seal.VerifyProof(p, &first.Head.Hash))
+	_, err = seal.ProveThrough(ctx, pool, "acks", queryInt(t, pool, "SELECT max(id) FROM rac.acks"), 1)
+	require.ErrorIs(t, err, seal.ErrNotSealed, "a row of seal 2 cannot be proved through seal 1")
 
 	alter := map[string]func(p *seal.Proof){
 		"an altered leaf": func(p *seal.Proof) {
