@@ -520,17 +520,11 @@ func denied(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
 	require.Equal(t, codeNoPrivilege, pgErr.Code, "%s: %s", sql, pgErr.Message)
 }
 
-// settle waits until the horizon has passed every ledger row written so
-// far (it is cluster-wide: other tests' transactions hold it back too).
+// settle waits until every ledger row written so far is final (the
+// horizon is cluster-wide: other tests' transactions hold it back too).
 func settle(t *testing.T, b bundle) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for count(t, b.pool, `
-		SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint <=
-		        greatest((SELECT max(tx_id) FROM rac.expectations), (SELECT max(tx_id) FROM rac.acks), 0))::int`) == 1 {
-		require.True(t, time.Now().Before(deadline), "horizon did not pass the ledger's rows within 30s")
-		time.Sleep(5 * time.Millisecond)
-	}
+	pgtest.WaitFinal(t, b.pool)
 }
 
 func TestRoles(t *testing.T) {

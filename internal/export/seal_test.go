@@ -20,35 +20,15 @@ import (
 	"github.com/racledger/racledger/internal/canon"
 	"github.com/racledger/racledger/internal/export"
 	"github.com/racledger/racledger/internal/ledgertest"
+	"github.com/racledger/racledger/internal/pgtest"
 	"github.com/racledger/racledger/internal/seal"
 	"github.com/racledger/racledger/ledger"
 )
 
-// waitAllFinal waits until the horizon has passed every row of every
-// ledger table, so the next seal covers them all. It polls with a
-// deadline, like pgtest.WaitFinal (which looks at three tables only).
-func waitAllFinal(t *testing.T, pool *pgxpool.Pool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var final bool
-		require.NoError(t, pool.QueryRow(context.Background(), `
-			SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint > greatest(
-			    (SELECT max(tx_id) FROM rac.expectations), (SELECT max(tx_id) FROM rac.acks),
-			    (SELECT max(tx_id) FROM rac.findings), (SELECT max(tx_id) FROM rac.finding_resolutions),
-			    (SELECT max(tx_id) FROM rac.run_verdicts), (SELECT max(tx_id) FROM rac.reconciliations), 0)`).Scan(&final))
-		if final {
-			return
-		}
-		require.False(t, time.Now().After(deadline), "the horizon did not pass the ledger's rows within 30s")
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // sealAll seals every row written so far and returns the new seal's id.
 func sealAll(t *testing.T, pool *pgxpool.Pool) int64 {
 	t.Helper()
-	waitAllFinal(t, pool)
+	pgtest.WaitFinal(t, pool)
 	res, err := seal.Seal(context.Background(), pool)
 	require.NoError(t, err)
 	require.True(t, res.Sealed)
@@ -68,7 +48,7 @@ func sealedDataset(t *testing.T) *dataset {
 		ledgertest.DeclareRun(t, d.pool, "acme", run, at, time.Second)
 		ledgertest.AckRun(t, d.pool, run, at.Add(time.Millisecond), ledger.CompleteTrace)
 	}
-	waitAllFinal(t, d.pool)
+	pgtest.WaitFinal(t, d.pool)
 	reconcile(t, d.pool)
 	require.EqualValues(t, 2, sealAll(t, d.pool))
 	// An empty result id and a NULL one: CSV writes "" and nothing.
@@ -225,7 +205,7 @@ func TestTimeRangeExportListsCoveringSeals(t *testing.T) {
 	ledgertest.Ack(t, d.pool, uuid.New(), ledger.Logs, ledger.StartTrace, "", before)
 	require.EqualValues(t, 3, sealAll(t, d.pool))
 	ledgertest.Ack(t, d.pool, uuid.New(), ledger.Logs, ledger.StartTrace, "", inRange)
-	waitAllFinal(t, d.pool)
+	pgtest.WaitFinal(t, d.pool)
 
 	for _, f := range export.Formats {
 		t.Run(string(f), func(t *testing.T) {

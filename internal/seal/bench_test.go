@@ -35,7 +35,7 @@ func BenchmarkSealVerify(b *testing.B) {
 	}
 	_, err := pool.Exec(ctx, "VACUUM ANALYZE")
 	require.NoError(b, err)
-	waitFinal(b, pool)
+	pgtest.WaitFinal(b, pool)
 	rows := float64(perTable * 6)
 
 	for b.Loop() {

@@ -3,7 +3,6 @@ package seal_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -50,30 +49,6 @@ func populate(t testing.TB, pool *pgxpool.Pool, n int) {
 		return nil
 	})
 	require.NoError(t, err)
-}
-
-// waitFinal waits until the horizon passes every ledger row written so far
-// (polling with a deadline, never a fixed sleep).
-func waitFinal(t testing.TB, pool *pgxpool.Pool) {
-	t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var final bool
-		err := pool.QueryRow(ctx, `
-			SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint > greatest(
-			    (SELECT max(tx_id) FROM rac.expectations), (SELECT max(tx_id) FROM rac.acks),
-			    (SELECT max(tx_id) FROM rac.findings), (SELECT max(tx_id) FROM rac.finding_resolutions),
-			    (SELECT max(tx_id) FROM rac.run_verdicts), (SELECT max(tx_id) FROM rac.reconciliations), 0)`).Scan(&final)
-		require.NoError(t, err)
-		if final {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the horizon did not pass the ledger's rows within 30s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // tamper runs stmt as a superuser with triggers (and foreign keys) off.

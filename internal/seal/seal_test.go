@@ -31,7 +31,7 @@ func TestSealAndVerifyCleanLedger(t *testing.T) {
 	})
 
 	populate(t, pool, 20000) // more than two fetches per table
-	waitFinal(t, pool)
+	pgtest.WaitFinal(t, pool)
 	first, err := seal.Seal(ctx, pool)
 	require.NoError(t, err)
 	require.True(t, first.Sealed)
@@ -46,7 +46,7 @@ func TestSealAndVerifyCleanLedger(t *testing.T) {
 	require.Equal(t, first.Head, again.Head)
 
 	populate(t, pool, 10)
-	waitFinal(t, pool)
+	pgtest.WaitFinal(t, pool)
 	second, err := seal.Seal(ctx, pool)
 	require.NoError(t, err)
 	require.True(t, second.Sealed)
@@ -84,12 +84,12 @@ func sealed(t *testing.T, n, m int) (*seal.Result, *seal.Result, func(string, ..
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
 	populate(t, pool, n)
-	waitFinal(t, pool)
+	pgtest.WaitFinal(t, pool)
 	first, err := seal.Seal(ctx, pool)
 	require.NoError(t, err)
 	require.True(t, first.Sealed)
 	populate(t, pool, m)
-	waitFinal(t, pool)
+	pgtest.WaitFinal(t, pool)
 	second, err := seal.Seal(ctx, pool)
 	require.NoError(t, err)
 	require.True(t, second.Sealed)
@@ -183,7 +183,7 @@ func TestVerifyDetectsAndLocatesTampering(t *testing.T) {
 		pool := pgtest.NewPool(t)
 		for range 3 {
 			populate(t, pool, 5)
-			waitFinal(t, pool)
+			pgtest.WaitFinal(t, pool)
 			_, err := seal.Seal(context.Background(), pool)
 			require.NoError(t, err)
 		}
@@ -212,7 +212,7 @@ func TestConcurrentSealersDoNotFork(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
 	populate(t, pool, 1000)
-	waitFinal(t, pool)
+	pgtest.WaitFinal(t, pool)
 	var wg sync.WaitGroup
 	results := make([]seal.Result, 8)
 	errs := make([]error, 8)
@@ -272,7 +272,7 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 	for err := range sealErrs {
 		require.NoError(t, err)
 	}
-	waitFinal(t, pool)
+	pgtest.WaitFinal(t, pool)
 	_, err = sealer.Seal(ctx)
 	require.NoError(t, err)
 
