@@ -12,6 +12,7 @@
 //	rac prove --table T --id N [--out FILE]
 //	rac verify-proof FILE [--head HASH]
 //	rac report [--run ID] [--since DURATION|RFC3339] [--tenant NAME] [--format table|json]
+//	rac waive FINDING_ID --reason TEXT --actor NAME [--tenant NAME]
 //	rac demo [--runs N] [--seed S] [--data-dir DIR]
 //	rac export (--from TIME --to TIME | --seals A..B) --out DIR [--format csv|jsonl|parquet] [--tenant NAME] [--sign-key FILE] [--force]
 //	rac verify-export DIR [--pub-key FILE] [--head HASH]

@@ -8,19 +8,23 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-const waiveSynopsis = "rac waive FINDING_ID --reason TEXT --actor NAME [--database-url URL]"
+const waiveSynopsis = "rac waive FINDING_ID --reason TEXT --actor NAME [--tenant NAME] [--database-url URL]"
 
 // runWaive implements `rac waive`: it closes an open finding with a waiver
 // through rac.waive, so the database checks the caller's right to waive
 // (the rac_waiver role) and records who, why and when. The finding stays in
-// history; the next reconciliation pass recomputes the run's verdict.
+// history; the next reconciliation pass recomputes the run's verdict. A
+// waiver sees only the findings of its tenant scope (docs/sql-api.md,
+// "Tenants"): --tenant names the tenant of another's finding.
 func runWaive(ctx context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "waive", waiveSynopsis)
 	dbURL := databaseFlag(fs, env)
 	reason := fs.String("reason", "", "why the finding is waived (required)")
 	actor := fs.String("actor", "", "who waives it (required)")
+	tenant := fs.String("tenant", "", "the finding's tenant (sets rac.tenant for the session); default: the role's own scope")
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if err := parseFlags(fs, args); err != nil {
 			return parseError(err)
@@ -38,7 +42,11 @@ func runWaive(ctx context.Context, env *environment, args []string) (int, error)
 		return exitUsage, fmt.Errorf("%w: --reason and --actor are required", errUsage)
 	}
 
-	pool, err := connect(ctx, *dbURL)
+	pool, err := connect(ctx, *dbURL, func(cfg *pgxpool.Config) {
+		if *tenant != "" {
+			cfg.ConnConfig.RuntimeParams["rac.tenant"] = *tenant
+		}
+	})
 	if err != nil {
 		return exitError, err
 	}

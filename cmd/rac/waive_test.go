@@ -100,6 +100,24 @@ func TestWaive(t *testing.T) {
 		require.Equal(t, 1, count(t, pool, `SELECT count(*) FROM rac.finding_resolutions`))
 	})
 
+	t.Run("a waiver sees the findings of the tenant it names", func(t *testing.T) {
+		var acmeFinding int64
+		require.NoError(t, pool.QueryRow(ctx, `
+			WITH acme AS (INSERT INTO rac.tenants (name) VALUES ('acme') RETURNING id)
+			INSERT INTO rac.findings (reconciliation_id, violated_at, run_id, tenant_id, action_id, kind)
+			SELECT 0, now(), gen_random_uuid(), acme.id, 1, 'missing' FROM acme RETURNING id`).Scan(&acmeFinding))
+		waiver := dbEnv(loginAs(t, db, "rac_waiver"))
+		res := rac(ctx, waiver, "waive", fmt.Sprint(acmeFinding), "--reason", "x", "--actor", "carol")
+		require.Equal(t, exitError, res.code, "a session in tenant default does not see acme's finding")
+		require.Contains(t, res.stderr, "RC108")
+		res = rac(ctx, waiver, "waive", fmt.Sprint(acmeFinding), "--reason", "x", "--actor", "carol", "--tenant", "nope")
+		require.Equal(t, exitError, res.code)
+		require.Contains(t, res.stderr, "RC107")
+		res = rac(ctx, waiver, "waive", fmt.Sprint(acmeFinding), "--reason", "onboarding test", "--actor", "carol", "--tenant", "acme")
+		require.Equal(t, exitOK, res.code, res.stderr)
+		require.Equal(t, 1, count(t, pool, `SELECT count(*) FROM rac.finding_resolutions WHERE finding_id = $1 AND actor = 'carol'`, acmeFinding))
+	})
+
 	t.Run("unknown and late findings cannot be waived", func(t *testing.T) {
 		res := rac(ctx, dbEnv(db.URL), "waive", "999999", "--reason", "x", "--actor", "bob")
 		require.Equal(t, exitError, res.code)
