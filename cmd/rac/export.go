@@ -27,7 +27,7 @@ func runExport(ctx context.Context, env *environment, args []string) (int, error
 	out := fs.String("out", "", "output directory, created if missing; must be empty unless --force (required)")
 	format := fs.String("format", "csv", "file format: csv, jsonl or parquet")
 	tenant := fs.String("tenant", "", "only this tenant's rows (rac.reconciliations, which is ledger-wide, is then omitted)")
-	signKey := fs.String("sign-key", "", "sign manifest.json with this ed25519 private key (from `rac keygen`)")
+	signKey := fs.String("sign-key", "", "sign manifest.json with this ed25519 private `FILE` (PREFIX.key from rac keygen)")
 	force := fs.Bool("force", false, "replace a previous export in --out")
 	wait := fs.Duration("wait", 30*time.Second, "how long to wait for transactions that may still write into the range")
 	if err := parseFlags(fs, args); err != nil {

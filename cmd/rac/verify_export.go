@@ -26,7 +26,7 @@ const verifyExportSynopsis = "rac verify-export DIR [--pub-key FILE] [--head HAS
 // error, 2 usage.
 func runVerifyExport(_ context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "verify-export", verifyExportSynopsis)
-	pubKey := fs.String("pub-key", "", "ed25519 public key (from `rac keygen`) that must have signed manifest.json")
+	pubKey := fs.String("pub-key", "", "ed25519 public key `FILE` (PREFIX.pub from rac keygen) that must have signed manifest.json")
 	head := fs.String("head", "", "a seal hash published elsewhere (hex) that must be a listed seal or the export's seal_head")
 	// DIR may come before or after the flags.
 	var dir string
