@@ -19,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/racledger/racledger/internal/pgtest"
+	"github.com/racledger/racledger/internal/seal"
 	"github.com/racledger/racledger/ledger"
 )
 
@@ -136,6 +138,11 @@ func guideState(t *testing.T) (bundle, scenario) {
 	ackNow(t, b, s.missing[0], ledger.Incidents, ledger.CreateIncident)
 	sum := pass(t, b)
 	require.Equal(t, 1, sum.ResolutionsRecorded)
+	// Seal it all, for the guide's integrity check.
+	pgtest.WaitFinal(t, b.pool)
+	sealed, err := seal.Seal(b.ctx, b.pool)
+	require.NoError(t, err)
+	require.True(t, sealed.Sealed)
 	return b, s
 }
 
@@ -161,6 +168,13 @@ func TestAuditorGuide(t *testing.T) {
 		require.True(t, ok, "no sql block under the heading %q in %s", heading, guidePath)
 		return r
 	}
+
+	t.Run("the seal chain", func(t *testing.T) {
+		rows := under(t, "Is the history intact?")[0]
+		require.Len(t, rows, 1)
+		require.EqualValues(t, 1, rows[0]["id"])
+		require.Regexp(t, `^[0-9a-f]{64}$`, rows[0]["seal_hash"])
+	})
 
 	t.Run("runs that violated their contract last quarter", func(t *testing.T) {
 		rows := under(t, "Which runs violated their contract last quarter")[0]
