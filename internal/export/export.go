@@ -407,6 +407,14 @@ func (e *exporter) beginSnapshot(ctx context.Context, db DB) (pgx.Tx, *Manifest,
 	if sysID != nil {
 		m.DatabaseSystemIdentifier = *sysID
 	}
+	// Row-level security shows the exporting session only its tenant
+	// scope (docs/sql-api.md, "Tenants"): say which tenants that was, so
+	// an export read by a pinned role does not pass for the whole ledger.
+	if err := tx.QueryRow(ctx, `
+		SELECT coalesce(array_agg(t.name ORDER BY t.name), '{}') FROM rac.tenants t
+		WHERE t.id = ANY (rac.tenant_scope())`).Scan(&m.VisibleTenants); err != nil {
+		return fail(fmt.Errorf("read the session's tenant scope: %w", err))
+	}
 	if e.opts.Tenant != "" {
 		var known bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM rac.tenants WHERE name = $1)`, e.opts.Tenant).Scan(&known); err != nil {
@@ -414,6 +422,10 @@ func (e *exporter) beginSnapshot(ctx context.Context, db DB) (pgx.Tx, *Manifest,
 		}
 		if !known {
 			return fail(fmt.Errorf("%w: unknown tenant %q", ErrInvalid, e.opts.Tenant))
+		}
+		if !slices.Contains(m.VisibleTenants, e.opts.Tenant) {
+			return fail(fmt.Errorf("%w: tenant %q is outside this session's tenant scope %q (set rac.tenant, or export as a role that sees it)",
+				ErrInvalid, e.opts.Tenant, m.VisibleTenants))
 		}
 	}
 	if e.opts.Seals != nil {

@@ -15,12 +15,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/racledger/racledger/internal/canon"
 	"github.com/racledger/racledger/internal/export"
 	"github.com/racledger/racledger/internal/ledgertest"
+	"github.com/racledger/racledger/internal/migrate"
 	"github.com/racledger/racledger/internal/pgtest"
 	"github.com/racledger/racledger/ledger"
 	"github.com/racledger/racledger/reconciler"
@@ -317,6 +319,59 @@ func TestExportTenant(t *testing.T) {
 	opts.Tenant = "nobody"
 	_, err = export.Export(context.Background(), d.pool, opts)
 	require.ErrorIs(t, err, export.ErrInvalid)
+}
+
+// Row-level security applies to exports: a role pinned to acme exports
+// acme's rows, and the manifest says which tenants the session saw.
+func TestExportIsScopedToTheSessionsTenants(t *testing.T) {
+	t.Parallel()
+	d := setup(t)
+	ctx := context.Background()
+
+	owner, err := export.Export(ctx, d.pool, d.options(t, export.JSONL))
+	require.NoError(t, err)
+	require.Equal(t, []string{"acme", "default"}, owner.VisibleTenants)
+
+	name := "export_acme_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	for _, sql := range []string{
+		`CREATE ROLE ` + name + ` LOGIN PASSWORD 'pw'`,
+		`GRANT pg_read_all_stats TO ` + name, // to see other sessions' transactions (the range check)
+		`GRANT USAGE ON SCHEMA rac TO ` + name,
+		`GRANT SELECT ON ALL TABLES IN SCHEMA rac TO ` + name,
+		`GRANT SELECT ON ` + pgx.Identifier{migrate.TableName}.Sanitize() + ` TO ` + name,
+		`INSERT INTO rac.tenant_roles (role_name, tenant_id) SELECT '` + name + `', id FROM rac.tenants WHERE name = 'acme'`,
+	} {
+		_, err := d.pool.Exec(ctx, sql)
+		require.NoError(t, err, sql)
+	}
+	t.Cleanup(func() {
+		_, _ = d.pool.Exec(context.Background(), `DROP OWNED BY `+name+`; DROP ROLE `+name)
+	})
+	cfg := d.pool.Config().ConnConfig.Copy()
+	cfg.User, cfg.Password = name, "pw"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+
+	opts := d.options(t, export.JSONL)
+	m, err := export.Export(ctx, conn, opts)
+	require.NoError(t, err)
+	require.Nil(t, m.Tenant)
+	require.Equal(t, []string{"acme"}, m.VisibleTenants)
+	require.EqualValues(t, 5, m.Files[0].Rows, "acme's expectations only")
+	b, err := os.ReadFile(filepath.Join(opts.Dir, "findings.jsonl"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"tenant":"acme"`)
+	require.NotContains(t, string(b), `"tenant":"default"`)
+	res, err := export.Verify(opts.Dir, nil)
+	require.NoError(t, err)
+	require.True(t, res.Intact(), "%v", res.Problems)
+
+	opts = d.options(t, export.JSONL)
+	opts.Tenant = "default"
+	_, err = export.Export(ctx, conn, opts)
+	require.ErrorIs(t, err, export.ErrInvalid, "default is outside the pinned role's scope")
+	require.Contains(t, err.Error(), "outside this session's tenant scope")
 }
 
 func TestExportRefusesBadOptions(t *testing.T) {

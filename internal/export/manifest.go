@@ -44,8 +44,13 @@ type Manifest struct {
 	// Range is the half-open range exported: of creation times, or of
 	// transaction ids given by a run of seals.
 	Range Range `json:"range"`
-	// Tenant is the tenant exported; null means every tenant.
+	// Tenant is the tenant exported; null means every tenant the exporting
+	// session may see (VisibleTenants).
 	Tenant *string `json:"tenant"`
+	// VisibleTenants names the tenants the exporting session could see
+	// (rac.tenant_scope(): row-level security applies to exports too).
+	// Absent in manifests written before tenant isolation.
+	VisibleTenants []string `json:"visible_tenants,omitempty"`
 	// Omitted lists tables deliberately not exported, with why.
 	Omitted []Omitted `json:"omitted"`
 	// Format is csv, jsonl or parquet.
