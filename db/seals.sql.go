@@ -179,6 +179,25 @@ func (q *Queries) SealNext(ctx context.Context, db DBTX, id int64) (RacSeal, err
 	return i, err
 }
 
+const sealSeesWholeLedger = `-- name: SealSeesWholeLedger :one
+SELECT (NOT (row_security_active('rac.expectations'::regclass) OR row_security_active('rac.acks'::regclass)
+             OR row_security_active('rac.findings'::regclass) OR row_security_active('rac.finding_resolutions'::regclass)
+             OR row_security_active('rac.run_verdicts'::regclass))
+        OR pg_has_role(current_user, 'rac_reconciler', 'MEMBER')
+        OR NOT EXISTS (SELECT 1 FROM rac.tenants t WHERE NOT t.id = ANY (rac.tenant_scope())))::bool AS whole
+`
+
+// Whether this session reads every row of every ledger table, as sealing,
+// verification and proofs must: row-level security does not apply to it
+// (table owner, superuser, BYPASSRLS), or it is a member of rac_reconciler
+// (whose policies read every row), or its tenant scope is every tenant.
+func (q *Queries) SealSeesWholeLedger(ctx context.Context, db DBTX) (bool, error) {
+	row := db.QueryRow(ctx, sealSeesWholeLedger)
+	var whole bool
+	err := row.Scan(&whole)
+	return whole, err
+}
+
 const sealStart = `-- name: SealStart :one
 
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon,

@@ -50,3 +50,14 @@ ON CONFLICT DO NOTHING;
 -- Appends the locating hints of one chunk of a sealed table.
 INSERT INTO rac.seal_chunks (seal_id, table_name, chunk_no, first_id, last_id, row_count, leaf_prefixes)
 VALUES ($1, $2, $3, $4, $5, $6, $7);
+
+-- name: SealSeesWholeLedger :one
+-- Whether this session reads every row of every ledger table, as sealing,
+-- verification and proofs must: row-level security does not apply to it
+-- (table owner, superuser, BYPASSRLS), or it is a member of rac_reconciler
+-- (whose policies read every row), or its tenant scope is every tenant.
+SELECT (NOT (row_security_active('rac.expectations'::regclass) OR row_security_active('rac.acks'::regclass)
+             OR row_security_active('rac.findings'::regclass) OR row_security_active('rac.finding_resolutions'::regclass)
+             OR row_security_active('rac.run_verdicts'::regclass))
+        OR pg_has_role(current_user, 'rac_reconciler', 'MEMBER')
+        OR NOT EXISTS (SELECT 1 FROM rac.tenants t WHERE NOT t.id = ANY (rac.tenant_scope())))::bool AS whole;

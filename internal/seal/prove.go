@@ -84,6 +84,9 @@ func ProveThrough(ctx context.Context, pool *pgxpool.Pool, table string, id int6
 		return nil, fmt.Errorf("prove: begin: %w", err)
 	}
 	defer rollback(ctx, tx)
+	if err := seesWholeLedger(ctx, tx); err != nil {
+		return nil, fmt.Errorf("prove: %w", err)
+	}
 
 	var txID int64
 	err = tx.QueryRow(ctx, "SELECT tx_id FROM "+tbl.Name+" WHERE id = $1", id).Scan(&txID)

@@ -27,6 +27,14 @@ var ErrInvalidOptions = errors.New("seal: invalid options")
 // seal first; the chain is intact and the next attempt seals after it.
 var ErrConflict = errors.New("seal: another sealer appended this seal first")
 
+// ErrPartialView is returned (wrapped) when the session does not see every
+// ledger row: row-level security limits it to some tenants (a pinned role,
+// or rac.tenant set for a role that is not an operator). A seal, a
+// verification or a proof over some tenants' rows would be wrong, so none
+// is attempted. Seal as the table owner, a superuser or a member of
+// rac_reconciler.
+var ErrPartialView = errors.New("seal: this session does not see every ledger row (row-level security limits it to some tenants)")
+
 // Options configure a Sealer.
 type Options struct {
 	// Registerer receives the sealer's metrics. Nil: no metrics.
@@ -180,6 +188,9 @@ func (s *Sealer) seal(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("seal: read the horizon: %w", err)
 	}
+	if err := seesWholeLedger(ctx, tx); err != nil {
+		return Result{}, err
+	}
 	head, err := s.q.SealHead(ctx, tx)
 	var prev *db.RacSeal
 	switch {
@@ -256,6 +267,19 @@ func (s *Sealer) seal(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("seal: commit seal %d: %w", hdr.ID, translate(err))
 	}
 	return Result{Sealed: true, Head: &Head{ID: hdr.ID, Hash: hash}, Seal: hdr, Rows: int64(tree.Size())}, nil
+}
+
+// seesWholeLedger returns ErrPartialView unless the session reads every
+// ledger row.
+func seesWholeLedger(ctx context.Context, q db.DBTX) error {
+	whole, err := db.New().SealSeesWholeLedger(ctx, q)
+	if err != nil {
+		return fmt.Errorf("seal: check the session sees every ledger row: %w", err)
+	}
+	if !whole {
+		return ErrPartialView
+	}
+	return nil
 }
 
 // rollback rolls tx back even when ctx was cancelled; after a commit it is

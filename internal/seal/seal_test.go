@@ -3,9 +3,11 @@ package seal_test
 import (
 	"context"
 	"encoding/hex"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -382,4 +384,72 @@ func TestInclusionProofs(t *testing.T) {
 		_, err = seal.Prove(ctx, pool, "acks", 1<<40)
 		require.ErrorIs(t, err, seal.ErrRowNotFound)
 	})
+}
+
+// loginPool returns a pool logged in as a new login role made by stmts
+// (%s stands for its name), dropped when the test ends, with settings as
+// runtime parameters.
+func loginPool(t *testing.T, pool *pgxpool.Pool, settings map[string]string, stmts ...string) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	name := "seal_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	_, err := pool.Exec(ctx, `CREATE ROLE `+name+` LOGIN PASSWORD 'pw'`)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = pool.Exec(context.Background(), `DROP OWNED BY `+name+`; DROP ROLE `+name)
+	})
+	for _, s := range stmts {
+		_, err := pool.Exec(ctx, strings.ReplaceAll(s, "%s", name))
+		require.NoError(t, err, s)
+	}
+	cfg := pool.Config().Copy()
+	cfg.ConnConfig.User, cfg.ConnConfig.Password = name, "pw"
+	for k, v := range settings {
+		cfg.ConnConfig.RuntimeParams[k] = v
+	}
+	p, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// A session that row-level security limits to some tenants would seal,
+// verify or prove over some tenants' rows only: it is refused. The
+// reconciler role sees every row whatever rac.tenant says, and seals.
+func TestSealingNeedsTheWholeLedger(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	_, err := pool.Exec(ctx, `INSERT INTO rac.tenants (name) VALUES ('acme')`)
+	require.NoError(t, err)
+	populate(t, pool, 20)
+	pgtest.WaitFinal(t, pool)
+
+	reader := []string{
+		`GRANT USAGE ON SCHEMA rac TO %s`,
+		`GRANT SELECT ON ALL TABLES IN SCHEMA rac TO %s`,
+		`GRANT INSERT ON rac.seals, rac.seal_chunks TO %s`,
+	}
+	pinned := loginPool(t, pool, nil, append(reader,
+		`INSERT INTO rac.tenant_roles (role_name, tenant_id) SELECT '%s', id FROM rac.tenants WHERE name = 'acme'`)...)
+	_, err = seal.Seal(ctx, pinned)
+	require.ErrorIs(t, err, seal.ErrPartialView)
+	_, err = seal.Verify(ctx, pinned, seal.VerifyOptions{})
+	require.ErrorIs(t, err, seal.ErrPartialView)
+	require.Zero(t, queryInt(t, pool, "SELECT count(*) FROM rac.seals"), "nothing sealed")
+
+	named := loginPool(t, pool, map[string]string{"rac.tenant": "acme"}, reader...)
+	_, err = seal.Seal(ctx, named)
+	require.ErrorIs(t, err, seal.ErrPartialView, "an unpinned role that names a tenant sees only it")
+
+	reconciler := loginPool(t, pool, map[string]string{"rac.tenant": "acme"}, `GRANT rac_reconciler TO %s`)
+	res, err := seal.Seal(ctx, reconciler)
+	require.NoError(t, err)
+	require.True(t, res.Sealed)
+	require.Equal(t, int64(20), res.Seal.RowCounts[1], "every ack, of every tenant")
+	rep, err := seal.Verify(ctx, reconciler, seal.VerifyOptions{})
+	require.NoError(t, err)
+	require.Nil(t, rep.Tamper)
+	_, err = seal.Prove(ctx, pinned, "acks", queryInt(t, pool, "SELECT min(id) FROM rac.acks"))
+	require.ErrorIs(t, err, seal.ErrPartialView)
 }

@@ -100,6 +100,9 @@ type Report struct {
 // reported in Report.Tamper. Memory stays flat for any ledger size: rows are
 // streamed and only the running Merkle state is kept.
 func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Report, error) {
+	if err := seesWholeLedger(ctx, pool); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
 	q := db.New()
 	rep := &Report{}
 	var prev *db.RacSeal
