@@ -247,6 +247,24 @@ func TestReconcilerSeesEveryTenant(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, strs(t, b.pool, `SELECT kind FROM rac.findings WHERE run_id = $1`, ts.unacked), "missing",
 		"b's missing action was found by a reconciler whose session names a")
+
+	// A role that sees only tenant a (pinned, not a reconciler) may not
+	// reconcile: its pass would certify b's runs unseen.
+	partial, name := loginRole(t, b, "rac_writer")
+	_, err = b.pool.Exec(b.ctx, `GRANT SELECT ON ALL TABLES IN SCHEMA rac TO `+quoteIdent(name)+`;
+		GRANT INSERT ON rac.reconciliations, rac.findings, rac.finding_resolutions, rac.run_verdicts TO `+quoteIdent(name)+`;
+		GRANT USAGE ON SEQUENCE rac.reconciliations_id_seq TO `+quoteIdent(name))
+	require.NoError(t, err)
+	_, err = b.pool.Exec(b.ctx, `INSERT INTO rac.tenant_roles (role_name, tenant_id) VALUES ($1, $2)`, name, ts.a)
+	require.NoError(t, err)
+	passes := count(t, b.pool, `SELECT count(*) FROM rac.reconciliations`)
+	rec, err = reconciler.New(partial, reconciler.Options{Name: name})
+	require.NoError(t, err)
+	_, err = rec.RunOnce(context.Background())
+	require.ErrorIs(t, err, reconciler.ErrPartialView)
+	_, err = rec.ReconcileRun(context.Background(), ts.runA)
+	require.ErrorIs(t, err, reconciler.ErrPartialView)
+	require.Equal(t, passes, count(t, b.pool, `SELECT count(*) FROM rac.reconciliations`), "nothing recorded")
 }
 
 func quoteIdent(name string) string {

@@ -36,6 +36,13 @@ var ErrRunNotFound = errors.New("rac: run not found")
 // ErrInvalidOptions wraps every refusal of Options by New.
 var ErrInvalidOptions = errors.New("rac: invalid reconciler options")
 
+// ErrPartialView is returned when the reconciler's session does not see
+// every ledger row: row-level security limits it to some tenants (a role
+// pinned to tenants, or one that set rac.tenant without being an
+// operator). Reconcile as the table owner, a superuser or a member of
+// rac_reconciler.
+var ErrPartialView = errors.New("rac: the reconciler's session does not see every ledger row (row-level security limits it to some tenants)")
+
 var queries = db.New()
 
 // Options configure a Reconciler. The zero value is ready to use.
@@ -170,6 +177,9 @@ func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
 	ps, err := queries.PassStart(ctx, r.pool)
 	if err != nil {
 		return sum, fmt.Errorf("reconciler: start pass: %w", err)
+	}
+	if !ps.SeesWholeLedger {
+		return sum, ErrPartialView
 	}
 	w := passWindow{
 		horizonFrom:  ps.HorizonFrom,

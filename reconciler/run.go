@@ -43,6 +43,9 @@ func (r *Reconciler) ReconcileRun(ctx context.Context, runID uuid.UUID) (Result,
 		if err != nil {
 			return fmt.Errorf("read clock: %w", err)
 		}
+		if !ps.SeesWholeLedger {
+			return ErrPartialView
+		}
 		// An on-demand run covers no window: it leaves the watermark alone.
 		w := passWindow{horizonFrom: ps.HorizonFrom, horizonTo: ps.HorizonFrom,
 			deadlineFrom: ps.DeadlineFrom, deadlineTo: ps.DeadlineFrom, asOf: ps.AsOf}
