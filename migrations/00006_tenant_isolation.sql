@@ -123,15 +123,32 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    v_name    text;
+    v_id      smallint;
+    v_scope   smallint[];
+    v_default smallint;
+BEGIN
+    -- rac.expect and rac.ack call this on every write: while nobody is
+    -- pinned, the tenant is the one named, or default, with one lookup.
+    IF NOT EXISTS (SELECT FROM rac.tenant_roles) THEN
+        v_name := coalesce(nullif(current_setting('rac.tenant', true), ''), 'default');
+        SELECT t.id INTO v_id FROM rac.tenants t WHERE t.name = v_name;
+        IF v_id IS NULL THEN
+            RAISE EXCEPTION 'rac: unknown tenant: % (setting rac.tenant) is not in rac.tenants', pg_catalog.quote_literal(v_name)
+                USING ERRCODE = 'RC107', COLUMN = 'tenant',
+                      HINT = 'Set rac.tenant to an existing tenant name, or add the tenant to rac.tenants.';
+        END IF;
+        RETURN v_id;
+    END IF;
+
     -- Raises RC107 or RC111 when rac.tenant names a tenant out of reach;
     -- when it names one, the scope is that tenant alone.
-    v_scope   smallint[] := rac.tenant_scope();
-    v_default smallint := (SELECT t.id FROM rac.tenants t WHERE t.name = 'default');
-BEGIN
+    v_scope := rac.tenant_scope();
     IF cardinality(v_scope) = 1 THEN
         RETURN v_scope[1];
     END IF;
     -- Several tenants in scope and none named: default, when in scope.
+    v_default := (SELECT t.id FROM rac.tenants t WHERE t.name = 'default');
     IF v_default = ANY (v_scope) THEN
         RETURN v_default;
     END IF;
