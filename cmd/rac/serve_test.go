@@ -72,6 +72,8 @@ func TestServe(t *testing.T) {
 	require.Equal(t, int64(1), sealedExpectations)
 	_, body = get("/metrics")
 	require.Contains(t, body, "rac_sealed_rows_total")
+	require.Contains(t, body, "\nrac_seal_head_id 1\n")
+	require.Contains(t, body, "\nrac_seal_last_success_timestamp_seconds ")
 	require.Contains(t, body, "go_goroutines")
 	require.Contains(t, body, "process_cpu_seconds_total")
 

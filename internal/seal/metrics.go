@@ -9,9 +9,11 @@ import (
 // metrics are the sealer's Prometheus series; they count what this process
 // did.
 type metrics struct {
-	seals    *prometheus.CounterVec
-	rows     prometheus.Counter
-	duration prometheus.Histogram
+	seals       *prometheus.CounterVec
+	rows        prometheus.Counter
+	duration    prometheus.Histogram
+	lastSuccess prometheus.Gauge
+	headID      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -29,6 +31,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Duration of sealing attempts.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12),
 		}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rac_seal_last_success_timestamp_seconds",
+			Help: "When a sealing attempt of this process last succeeded (sealed, or nothing new was final); alert when it grows old.",
+		}),
+		headID: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rac_seal_head_id",
+			Help: "Id of the head of the seal chain after this process's last successful sealing attempt (0: no seal yet).",
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -41,6 +51,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.duration, err = promreg.Register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.lastSuccess, err = promreg.Register(reg, m.lastSuccess); err != nil {
+		return nil, err
+	}
+	if m.headID, err = promreg.Register(reg, m.headID); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -134,6 +134,12 @@ func (s *Sealer) Seal(ctx context.Context) (Result, error) {
 		s.metrics.seals.WithLabelValues("empty").Inc()
 		s.logger.DebugContext(ctx, "seal: nothing new is final")
 	}
+	if err == nil {
+		s.metrics.lastSuccess.SetToCurrentTime()
+		if res.Head != nil {
+			s.metrics.headID.Set(float64(res.Head.ID))
+		}
+	}
 	return res, err
 }
 
