@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -450,21 +451,6 @@ func TestVerifyFindsTampering(t *testing.T) {
 		require.True(t, res.SignatureChecked)
 		return opts.Dir
 	}
-	requireProblems := func(t *testing.T, dir string, key []byte, want ...string) {
-		t.Helper()
-		res, err := export.Verify(dir, key)
-		require.NoError(t, err)
-		require.False(t, res.Intact())
-		var all []string
-		for _, p := range res.Problems {
-			all = append(all, p.String())
-		}
-		joined := strings.Join(all, "\n")
-		for _, w := range want {
-			require.Contains(t, joined, w)
-		}
-	}
-
 	for _, f := range export.Formats {
 		t.Run(string(f)+": flipped byte", func(t *testing.T) {
 			dir := fresh(t, f)
@@ -614,4 +600,22 @@ func TestJSONLRowsReencodeToSealLeaves(t *testing.T) {
 		}
 		require.EqualValues(t, file.Rows, n)
 	}
+}
+
+// requireProblems verifies dir (with key, when not nil) and requires every
+// want among the problems, printed as verify-export prints them.
+func requireProblems(t *testing.T, dir string, key ed25519.PublicKey, want ...string) *export.Result {
+	t.Helper()
+	res, err := export.Verify(dir, key)
+	require.NoError(t, err)
+	require.False(t, res.Intact())
+	var all []string
+	for _, p := range res.Problems {
+		all = append(all, p.String())
+	}
+	joined := strings.Join(all, "\n")
+	for _, w := range want {
+		require.Contains(t, joined, w)
+	}
+	return res
 }
