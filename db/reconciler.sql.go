@@ -423,7 +423,7 @@ new_verdicts AS (
     LEFT JOIN latest l ON l.tenant_id = v.tenant_id AND l.run_id = v.run_id
     WHERE v.verdict <> coalesce(l.verdict, 'clean')
     ON CONFLICT ON CONSTRAINT run_verdicts_seq DO NOTHING
-    RETURNING verdict
+    RETURNING 1
 ),
 pass AS (
     INSERT INTO rac.reconciliations (
@@ -443,7 +443,6 @@ SELECT pass.id AS reconciliation_id, pass.candidate_runs, pass.findings_recorded
        pass.resolutions_recorded, pass.verdicts_recorded,
        coalesce((SELECT array_agg(f.action_id ORDER BY f.action_id) FROM new_findings f), '{}')::smallint[] AS finding_action_ids,
        coalesce((SELECT array_agg(f.kind ORDER BY f.action_id) FROM new_findings f), '{}')::text[] AS finding_kinds,
-       coalesce((SELECT array_agg(v.verdict) FROM new_verdicts v), '{}')::text[] AS new_verdicts,
        -- Only when asked (ReconcileRun): every status of the batch.
        coalesce((SELECT array_agg(s.action_id ORDER BY s.action_id) FROM status s WHERE $1::bool), '{}')::smallint[] AS status_action_ids,
        coalesce((SELECT array_agg(s.status ORDER BY s.action_id) FROM status s WHERE $1::bool), '{}')::text[] AS statuses,
@@ -480,7 +479,6 @@ type ReconcileBatchRow struct {
 	VerdictsRecorded    int32
 	FindingActionIds    []int16
 	FindingKinds        []string
-	NewVerdicts         []string
 	StatusActionIds     []int16
 	Statuses            []string
 	FirstVerdict        string
@@ -534,7 +532,6 @@ func (q *Queries) ReconcileBatch(ctx context.Context, db DBTX, arg ReconcileBatc
 		&i.VerdictsRecorded,
 		&i.FindingActionIds,
 		&i.FindingKinds,
-		&i.NewVerdicts,
 		&i.StatusActionIds,
 		&i.Statuses,
 		&i.FirstVerdict,

@@ -261,7 +261,7 @@ new_verdicts AS (
     LEFT JOIN latest l ON l.tenant_id = v.tenant_id AND l.run_id = v.run_id
     WHERE v.verdict <> coalesce(l.verdict, 'clean')
     ON CONFLICT ON CONSTRAINT run_verdicts_seq DO NOTHING
-    RETURNING verdict
+    RETURNING 1
 ),
 pass AS (
     INSERT INTO rac.reconciliations (
@@ -281,7 +281,6 @@ SELECT pass.id AS reconciliation_id, pass.candidate_runs, pass.findings_recorded
        pass.resolutions_recorded, pass.verdicts_recorded,
        coalesce((SELECT array_agg(f.action_id ORDER BY f.action_id) FROM new_findings f), '{}')::smallint[] AS finding_action_ids,
        coalesce((SELECT array_agg(f.kind ORDER BY f.action_id) FROM new_findings f), '{}')::text[] AS finding_kinds,
-       coalesce((SELECT array_agg(v.verdict) FROM new_verdicts v), '{}')::text[] AS new_verdicts,
        -- Only when asked (ReconcileRun): every status of the batch.
        coalesce((SELECT array_agg(s.action_id ORDER BY s.action_id) FROM status s WHERE sqlc.arg(return_statuses)::bool), '{}')::smallint[] AS status_action_ids,
        coalesce((SELECT array_agg(s.status ORDER BY s.action_id) FROM status s WHERE sqlc.arg(return_statuses)::bool), '{}')::text[] AS statuses,
