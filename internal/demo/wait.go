@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/racledger/racledger/db"
 )
 
 // pollEvery is how often a wait asks the database again.
@@ -80,21 +82,20 @@ func (s *sim) waitHorizon(ctx context.Context, txID int64) error {
 	ctx, cancel := context.WithTimeout(ctx, horizonTimeout)
 	defer cancel()
 	err := poll(ctx, func(ctx context.Context) (bool, error) {
-		var (
-			xmin int64
-			pid  *int32
-		)
-		if err := s.pool.QueryRow(ctx, `
-			SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
-			       (SELECT a.pid FROM pg_stat_activity a
-			        WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()
-			        ORDER BY age(a.backend_xid) DESC LIMIT 1)`).Scan(&xmin, &pid); err != nil {
+		var xmin int64
+		if err := s.pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).Scan(&xmin); err != nil {
 			return false, fmt.Errorf("read the horizon: %w", err)
+		}
+		// The reconciler's own query, so the two cannot disagree on who
+		// holds the horizon.
+		holders, err := db.New().HorizonHolder(ctx, s.pool)
+		if err != nil {
+			return false, fmt.Errorf("read the horizon's holder: %w", err)
 		}
 		horizon.Store(xmin)
 		holderPID.Store(0)
-		if pid != nil {
-			holderPID.Store(int64(*pid))
+		if len(holders) > 0 && holders[0].Pid != nil {
+			holderPID.Store(int64(*holders[0].Pid))
 		}
 		return xmin > txID, nil
 	})
