@@ -61,3 +61,17 @@ SELECT (NOT (row_security_active('rac.expectations'::regclass) OR row_security_a
              OR row_security_active('rac.run_verdicts'::regclass))
         OR pg_has_role(current_user, 'rac_reconciler', 'MEMBER')
         OR NOT EXISTS (SELECT 1 FROM rac.tenants t WHERE NOT t.id = ANY (rac.tenant_scope())))::bool AS whole;
+
+-- name: SealsBetween :many
+-- The seals with ids from $1 to $2, both included, in id order.
+SELECT id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash, seal_hash, sealed_at
+FROM rac.seals
+WHERE id BETWEEN sqlc.arg(from_id)::bigint AND sqlc.arg(to_id)::bigint
+ORDER BY id;
+
+-- name: SealsByIDs :many
+-- The seals with the given ids, in id order.
+SELECT id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash, seal_hash, sealed_at
+FROM rac.seals
+WHERE id = ANY (sqlc.arg(ids)::bigint[])
+ORDER BY id;

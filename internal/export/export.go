@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/racledger/racledger/db"
 	"github.com/racledger/racledger/internal/canon"
 	"github.com/racledger/racledger/internal/migrate"
 )
@@ -215,6 +216,10 @@ type exporter struct {
 	// txFrom and txTo bound a seal range's rows, [txFrom, txTo), once
 	// read in the snapshot.
 	txFrom, txTo int64
+	// head is the head of the seal chain in the snapshot; nil: no seal.
+	head *db.RacSeal
+	// seals are a seal range's seals, read in the snapshot.
+	seals []db.RacSeal
 }
 
 func (e *exporter) cleanup() {
@@ -428,10 +433,8 @@ func (e *exporter) beginSnapshot(ctx context.Context, db DB) (pgx.Tx, *Manifest,
 				ErrInvalid, e.opts.Tenant, m.VisibleTenants))
 		}
 	}
-	if e.opts.Seals != nil {
-		if err := e.resolveSeals(ctx, tx); err != nil {
-			return fail(err)
-		}
+	if err := e.readSeals(ctx, tx); err != nil {
+		return fail(err)
 	}
 	if err := tx.QueryRow(ctx, `
 		SELECT coalesce(max(version_id), 0) FROM `+pgx.Identifier{migrate.TableName}.Sanitize()+` WHERE is_applied`,
@@ -489,28 +492,6 @@ func (e *exporter) writeTable(ctx context.Context, tx pgx.Tx, t *canon.Table) (F
 	e.written = append(e.written, final)
 	prog.done(rows, size)
 	return File{Name: name, Table: t.Name, Rows: rows, Bytes: size, SHA256: sum}, nil
-}
-
-// resolveSeals reads the tx_id bounds of the seal range in the snapshot;
-// an unknown seal is the caller's error.
-func (e *exporter) resolveSeals(ctx context.Context, tx pgx.Tx) error {
-	var from, to *int64
-	var head int64
-	if err := tx.QueryRow(ctx, `
-		SELECT (SELECT horizon_from FROM rac.seals WHERE id = $1), (SELECT horizon_to FROM rac.seals WHERE id = $2),
-		       coalesce((SELECT max(id) FROM rac.seals), 0)`,
-		e.opts.Seals.From, e.opts.Seals.To).Scan(&from, &to, &head); err != nil {
-		return fmt.Errorf("read seals %s: %w", e.opts.Seals, err)
-	}
-	if from == nil || to == nil {
-		chain := "the ledger has no seal"
-		if head > 0 {
-			chain = fmt.Sprintf("the chain holds seals 1..%d", head)
-		}
-		return fmt.Errorf("%w: seal range %s: %s", ErrInvalid, e.opts.Seals, chain)
-	}
-	e.txFrom, e.txTo = *from, *to
-	return nil
 }
 
 // rangeColumn is the column of t the export's range applies to.

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/racledger/racledger/db"
 	"github.com/racledger/racledger/internal/canon"
 )
 
@@ -28,9 +28,6 @@ LEFT JOIN LATERAL (SELECT id, horizon_to FROM rac.seals
                    WHERE horizon_from <= g.tx_id
                    ORDER BY horizon_from DESC LIMIT 1) s ON g.tx_id < s.horizon_to
 GROUP BY s.id`
-
-// sealColumns are rac.seals' columns as Seal reads them.
-const sealColumns = `id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash, seal_hash, sealed_at`
 
 // addSeals fills the manifest's seals, seal_head and unsealed_rows, read
 // in the export's snapshot, so they describe exactly the rows exported:
@@ -74,66 +71,95 @@ func (e *exporter) addSeals(ctx context.Context, tx pgx.Tx, m *Manifest) error {
 		}
 	}
 
-	var (
-		query string
-		args  []any
-	)
 	if e.opts.Seals != nil {
-		query, args = `SELECT `+sealColumns+` FROM rac.seals WHERE id BETWEEN $1 AND $2 ORDER BY id`,
-			[]any{e.opts.Seals.From, e.opts.Seals.To}
+		m.Seals = make([]Seal, 0, len(e.seals))
+		for _, r := range e.seals {
+			s, err := sealFromDB(r, exported)
+			if err != nil {
+				return fmt.Errorf("read seals: %w", err)
+			}
+			m.Seals = append(m.Seals, s)
+		}
 	} else {
 		ids := make([]int64, 0, len(exported))
 		for id := range exported {
 			ids = append(ids, id)
 		}
 		slices.Sort(ids)
-		query, args = `SELECT `+sealColumns+` FROM rac.seals WHERE id = ANY($1) ORDER BY id`, []any{ids}
-	}
-	rows, err := tx.Query(ctx, query, args...)
-	if err != nil {
-		return fmt.Errorf("read seals: %w", err)
-	}
-	m.Seals, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Seal, error) {
-		var (
-			s                Seal
-			root, prev, hash []byte
-			counts           []int64
-			sealedAt         time.Time
-		)
-		if err := row.Scan(&s.ID, &s.Version, &s.HorizonFrom, &s.HorizonTo, &counts, &root, &prev, &hash, &sealedAt); err != nil {
-			return s, err
+		rows, err := db.New().SealsByIDs(ctx, tx, ids)
+		if err != nil {
+			return fmt.Errorf("read seals: %w", err)
 		}
-		if len(counts) != len(canon.Tables) {
-			return s, fmt.Errorf("seal %d has %d row counts for %d tables", s.ID, len(counts), len(canon.Tables))
+		m.Seals = make([]Seal, 0, len(rows))
+		for _, r := range rows {
+			s, err := sealFromDB(r, exported)
+			if err != nil {
+				return fmt.Errorf("read seals: %w", err)
+			}
+			m.Seals = append(m.Seals, s)
 		}
-		s.RowCounts = counts
-		s.MerkleRoot, s.PrevHash, s.SealHash = hex.EncodeToString(root), hex.EncodeToString(prev), hex.EncodeToString(hash)
-		s.SealedAt = sealedAt.UTC()
-		got := exported[s.ID]
-		s.Complete = got != nil && slices.Equal(got, counts)
-		return s, nil
-	})
-	if err != nil {
-		return fmt.Errorf("read seals: %w", err)
-	}
-	if m.Seals == nil {
-		m.Seals = []Seal{}
 	}
 
-	var (
-		head     SealHead
-		headHash []byte
-	)
-	err = tx.QueryRow(ctx, `SELECT id, seal_hash, horizon_to FROM rac.seals ORDER BY id DESC LIMIT 1`).
-		Scan(&head.ID, &headHash, &head.HorizonTo)
+	m.SealHead = nil
+	if e.head != nil {
+		m.SealHead = &SealHead{ID: e.head.ID, SealHash: hex.EncodeToString(e.head.SealHash), HorizonTo: e.head.HorizonTo}
+	}
+	return nil
+}
+
+// sealFromDB converts a rac.seals row to the manifest's Seal, complete
+// when exported (rows exported per seal id and table) holds every row of
+// its window.
+func sealFromDB(r db.RacSeal, exported map[int64][]int64) (Seal, error) {
+	if len(r.RowCounts) != len(canon.Tables) {
+		return Seal{}, fmt.Errorf("seal %d has %d row counts for %d tables", r.ID, len(r.RowCounts), len(canon.Tables))
+	}
+	got := exported[r.ID]
+	return Seal{
+		ID:          r.ID,
+		Version:     r.Version,
+		HorizonFrom: r.HorizonFrom,
+		HorizonTo:   r.HorizonTo,
+		RowCounts:   r.RowCounts,
+		MerkleRoot:  hex.EncodeToString(r.MerkleRoot),
+		PrevHash:    hex.EncodeToString(r.PrevHash),
+		SealHash:    hex.EncodeToString(r.SealHash),
+		SealedAt:    r.SealedAt.UTC(),
+		Complete:    got != nil && slices.Equal(got, r.RowCounts),
+	}, nil
+}
+
+// readSeals reads, in the export's snapshot, the head of the seal chain
+// and, for a seal range, its seals and tx_id bounds; an unknown seal is
+// the caller's error.
+func (e *exporter) readSeals(ctx context.Context, tx pgx.Tx) error {
+	q := db.New()
+	head, err := q.SealHead(ctx, tx)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		m.SealHead = nil
+		e.head = nil
 	case err != nil:
 		return fmt.Errorf("read the seal head: %w", err)
 	default:
-		head.SealHash = hex.EncodeToString(headHash)
-		m.SealHead = &head
+		e.head = &head
 	}
+	if e.opts.Seals == nil {
+		return nil
+	}
+	r := e.opts.Seals
+	seals, err := q.SealsBetween(ctx, tx, db.SealsBetweenParams{FromID: r.From, ToID: r.To})
+	if err != nil {
+		return fmt.Errorf("read seals %s: %w", r, err)
+	}
+	// Seal r.From, if it exists, is the first of the range, r.To the last.
+	if len(seals) == 0 || seals[0].ID != r.From || seals[len(seals)-1].ID != r.To {
+		chain := "the ledger has no seal"
+		if e.head != nil {
+			chain = fmt.Sprintf("the chain holds seals 1..%d", e.head.ID)
+		}
+		return fmt.Errorf("%w: seal range %s: %s", ErrInvalid, r, chain)
+	}
+	e.seals = seals
+	e.txFrom, e.txTo = seals[0].HorizonFrom, seals[len(seals)-1].HorizonTo
 	return nil
 }
