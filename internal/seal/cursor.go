@@ -114,6 +114,67 @@ func (c *leafCursor) close(ctx context.Context) error {
 	return nil
 }
 
+// rowKey names row id of canon.Tables[table]; an id of 0 names no row.
+type rowKey struct {
+	table int
+	id    int64
+}
+
+// window is what streaming a seal window computed.
+type window struct {
+	// tree holds the leaves of the window's rows, table by table in
+	// canon.Tables order, each table in id order.
+	tree canon.Tree
+	// counts holds the number of rows per table, in canon.Tables order.
+	counts []int64
+	// kept is the leaf data of the row streamWindow was asked to keep; nil
+	// when none was asked for or the window does not hold it.
+	kept []byte
+}
+
+// streamWindow streams the canonical rows with from <= tx_id < to of every
+// ledger table, in seal order, through a cursor called name of tx, one
+// table at a time. It calls each, when not nil, with every batch of rows
+// (the slice is reused afterwards) and returns the window's tree and
+// counts, and the leaf data of row keep.
+func streamWindow(ctx context.Context, tx pgx.Tx, name string, from, to int64, keep rowKey, each func(table int, batch []leafRow) error) (window, error) {
+	w := window{counts: make([]int64, len(canon.Tables))}
+	for i := range canon.Tables {
+		cur, err := openLeafCursor(ctx, tx, &canon.Tables[i], name, from, to)
+		if err != nil {
+			return window{}, err
+		}
+		if i == keep.table {
+			cur.keepID = keep.id
+		}
+		for {
+			batch, err := cur.fetch(ctx)
+			if err != nil {
+				return window{}, err
+			}
+			if len(batch) == 0 {
+				break
+			}
+			if each != nil {
+				if err := each(i, batch); err != nil {
+					return window{}, err
+				}
+			}
+			for _, r := range batch {
+				w.tree.Add(r.hash)
+			}
+			w.counts[i] += int64(len(batch))
+		}
+		if i == keep.table {
+			w.kept = cur.kept
+		}
+		if err := cur.close(ctx); err != nil {
+			return window{}, err
+		}
+	}
+	return w, nil
+}
+
 // prefixCursor streams the stored 8-byte leaf-hash prefixes of one table of
 // one seal (rac.seal_chunks), chunk by chunk, through a cursor of the
 // caller's transaction.

@@ -130,41 +130,20 @@ func ProveThrough(ctx context.Context, pool *pgxpool.Pool, table string, id int6
 		return nil, fmt.Errorf("prove: seal %d does not match the rows (run rac verify): %w", s.ID, err)
 	}
 
-	var tree canon.Tree
-	var leafData []byte
-	for i := range canon.Tables {
-		cur, err := openLeafCursor(ctx, tx, &canon.Tables[i], "prove_rows", hdr.HorizonFrom, hdr.HorizonTo)
-		if err != nil {
-			return nil, fmt.Errorf("prove: %w", err)
-		}
-		if i == tblIndex {
-			cur.keepID = id
-		}
-		for {
-			batch, err := cur.fetch(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("prove: %w", err)
-			}
-			if len(batch) == 0 {
-				break
-			}
+	w, err := streamWindow(ctx, tx, "prove_rows", hdr.HorizonFrom, hdr.HorizonTo, rowKey{table: tblIndex, id: id},
+		func(_ int, batch []leafRow) error {
 			for _, r := range batch {
-				if tree.Size() < size {
-					pb.Add(r.hash)
-				}
-				tree.Add(r.hash)
+				pb.Add(r.hash)
 			}
-		}
-		if i == tblIndex {
-			leafData = cur.kept
-		}
-		if err := cur.close(ctx); err != nil {
-			return nil, fmt.Errorf("prove: %w", err)
-		}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("prove: %w", err)
 	}
-	if tree.Size() != size || tree.Root() != hdr.MerkleRoot {
+	if w.tree.Size() != size || w.tree.Root() != hdr.MerkleRoot {
 		return nil, fmt.Errorf("prove: seal %d does not match the rows (run rac verify)", s.ID)
 	}
+	leafData := w.kept
 	leaf, path, err := pb.Path()
 	if err != nil {
 		return nil, fmt.Errorf("prove: %w", err)

@@ -216,47 +216,34 @@ func (s *Sealer) seal(ctx context.Context) (Result, error) {
 		return Result{Head: current}, nil
 	}
 
-	var tree canon.Tree
-	hdr.RowCounts = make([]int64, len(canon.Tables))
 	prefixes := make([]byte, 0, 8*fetchSize)
-	for i := range canon.Tables {
-		table := &canon.Tables[i]
-		cur, err := openLeafCursor(ctx, tx, table, "seal_rows", hdr.HorizonFrom, hdr.HorizonTo)
+	chunks := make([]int32, len(canon.Tables))
+	w, err := streamWindow(ctx, tx, "seal_rows", hdr.HorizonFrom, hdr.HorizonTo, rowKey{}, func(i int, batch []leafRow) error {
+		prefixes = prefixes[:0]
+		for _, r := range batch {
+			prefixes = append(prefixes, r.hash[:8]...)
+		}
+		stem := canon.Tables[i].Stem
+		err := s.q.SealChunkInsert(ctx, tx, db.SealChunkInsertParams{
+			SealID: hdr.ID, TableName: stem, ChunkNo: chunks[i],
+			FirstID: batch[0].id, LastID: batch[len(batch)-1].id,
+			RowCount: int32(len(batch)), LeafPrefixes: prefixes,
+		})
 		if err != nil {
-			return Result{}, fmt.Errorf("seal: %w", err)
+			return fmt.Errorf("record hints for %s: %w", stem, err)
 		}
-		for chunk := int32(0); ; chunk++ {
-			batch, err := cur.fetch(ctx)
-			if err != nil {
-				return Result{}, fmt.Errorf("seal: %w", err)
-			}
-			if len(batch) == 0 {
-				break
-			}
-			prefixes = prefixes[:0]
-			for _, r := range batch {
-				tree.Add(r.hash)
-				prefixes = append(prefixes, r.hash[:8]...)
-			}
-			hdr.RowCounts[i] += int64(len(batch))
-			err = s.q.SealChunkInsert(ctx, tx, db.SealChunkInsertParams{
-				SealID: hdr.ID, TableName: table.Stem, ChunkNo: chunk,
-				FirstID: batch[0].id, LastID: batch[len(batch)-1].id,
-				RowCount: int32(len(batch)), LeafPrefixes: prefixes,
-			})
-			if err != nil {
-				return Result{}, fmt.Errorf("seal: record hints for %s: %w", table.Stem, err)
-			}
-		}
-		if err := cur.close(ctx); err != nil {
-			return Result{}, fmt.Errorf("seal: %w", err)
-		}
+		chunks[i]++
+		return nil
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("seal: %w", err)
 	}
-	if tree.Size() == 0 {
+	hdr.RowCounts = w.counts
+	if w.tree.Size() == 0 {
 		// Nothing new is final: the window stays open for the next seal.
 		return Result{Head: current}, nil
 	}
-	hdr.MerkleRoot = tree.Root()
+	hdr.MerkleRoot = w.tree.Root()
 	hash := hdr.Hash()
 	n, err := s.q.SealInsert(ctx, tx, db.SealInsertParams{
 		ID: hdr.ID, Version: hdr.Version, HorizonFrom: hdr.HorizonFrom, HorizonTo: hdr.HorizonTo,
@@ -272,7 +259,7 @@ func (s *Sealer) seal(ctx context.Context) (Result, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return Result{}, fmt.Errorf("seal: commit seal %d: %w", hdr.ID, translate(err))
 	}
-	return Result{Sealed: true, Head: &Head{ID: hdr.ID, Hash: hash}, Seal: hdr, Rows: int64(tree.Size())}, nil
+	return Result{Sealed: true, Head: &Head{ID: hdr.ID, Hash: hash}, Seal: hdr, Rows: int64(w.tree.Size())}, nil
 }
 
 // seesWholeLedger returns ErrPartialView unless the session reads every

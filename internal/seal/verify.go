@@ -212,37 +212,17 @@ func verifyRows(ctx context.Context, pool *pgxpool.Pool, hdr canon.SealHeader) (
 	}
 	defer rollback(ctx, tx)
 
-	var tree canon.Tree
-	counts := make([]int64, len(canon.Tables))
-	for i := range canon.Tables {
-		cur, err := openLeafCursor(ctx, tx, &canon.Tables[i], "verify_rows", hdr.HorizonFrom, hdr.HorizonTo)
-		if err != nil {
-			return 0, nil, fmt.Errorf("verify seal %d: %w", hdr.ID, err)
-		}
-		for {
-			batch, err := cur.fetch(ctx)
-			if err != nil {
-				return 0, nil, fmt.Errorf("verify seal %d: %w", hdr.ID, err)
-			}
-			if len(batch) == 0 {
-				break
-			}
-			for _, r := range batch {
-				tree.Add(r.hash)
-			}
-			counts[i] += int64(len(batch))
-		}
-		if err := cur.close(ctx); err != nil {
-			return 0, nil, fmt.Errorf("verify seal %d: %w", hdr.ID, err)
-		}
+	w, err := streamWindow(ctx, tx, "verify_rows", hdr.HorizonFrom, hdr.HorizonTo, rowKey{}, nil)
+	if err != nil {
+		return 0, nil, fmt.Errorf("verify seal %d: %w", hdr.ID, err)
 	}
-	root := tree.Root()
+	counts, root := w.counts, w.tree.Root()
 	countsOK := true
 	for i := range counts {
 		countsOK = countsOK && counts[i] == hdr.RowCounts[i]
 	}
 	if root == hdr.MerkleRoot && countsOK {
-		return int64(tree.Size()), nil, nil
+		return int64(w.tree.Size()), nil, nil
 	}
 	// Detected. Name the row, with the hints, in the same snapshot.
 	t, err := locate(ctx, tx, hdr, counts)
