@@ -45,34 +45,8 @@ func runExport(ctx context.Context, env *environment, args []string) (int, error
 		Dir: *out, Tenant: *tenant, Force: *force, Wait: *wait,
 		ToolVersion: toolVersion(), Progress: env.stderr, Logger: env.logger,
 	}
-	var err error
-	if *seals != "" {
-		r, err := export.ParseSealRange(*seals)
-		if err != nil {
-			return exitUsage, fmt.Errorf("%w: --seals: %v", errUsage, err)
-		}
-		opts.Seals = &r
-	} else {
-		if opts.From, err = parseRangeTime("--from", *from); err != nil {
-			return exitUsage, err
-		}
-		if opts.To, err = parseRangeTime("--to", *to); err != nil {
-			return exitUsage, err
-		}
-		if !opts.From.Before(opts.To) {
-			return exitUsage, fmt.Errorf("%w: --from %s is not before --to %s", errUsage, *from, *to)
-		}
-	}
-	if opts.Format, err = export.ParseFormat(*format); err != nil {
-		return exitUsage, fmt.Errorf("%w: --format %q: want csv, jsonl or parquet", errUsage, *format)
-	}
-	if *wait < 0 {
-		return exitUsage, fmt.Errorf("%w: --wait %s must not be negative", errUsage, *wait)
-	}
-	if *signKey != "" {
-		if opts.SignKey, err = export.LoadPrivateKey(*signKey); err != nil {
-			return exitUsage, fmt.Errorf("%w: --sign-key: %v", errUsage, err)
-		}
+	if err := parseExportOptions(&opts, *seals, *from, *to, *format, *signKey); err != nil {
+		return exportExit(err)
 	}
 
 	pool, err := connect(ctx, *dbURL)
@@ -82,10 +56,7 @@ func runExport(ctx context.Context, env *environment, args []string) (int, error
 	defer pool.Close()
 	m, err := export.Export(ctx, pool, opts)
 	if err != nil {
-		if errors.Is(err, export.ErrInvalid) {
-			return exitUsage, fmt.Errorf("%w: %v", errUsage, err)
-		}
-		return exitError, err
+		return exportExit(err)
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "file\trows\tbytes\tsha256\n")
@@ -102,6 +73,47 @@ func runExport(ctx context.Context, env *environment, args []string) (int, error
 	fmt.Fprintf(env.stdout, "%s\n", sealSummary(m))
 	fmt.Fprintf(env.stdout, "exported %d rows in %d files to %s (%s%s)\n", rows, len(m.Files), *out, m.Format, signed)
 	return exitOK, nil
+}
+
+// parseExportOptions reads the range, format and signing key flags into
+// opts and validates the result, before any connection.
+func parseExportOptions(opts *export.Options, seals, from, to, format, signKey string) error {
+	var err error
+	if seals != "" {
+		r, err := export.ParseSealRange(seals)
+		if err != nil {
+			return fmt.Errorf("--seals: %w", err)
+		}
+		opts.Seals = &r
+	} else {
+		if opts.From, err = parseRangeTime("--from", from); err != nil {
+			return err
+		}
+		if opts.To, err = parseRangeTime("--to", to); err != nil {
+			return err
+		}
+	}
+	if opts.Format, err = export.ParseFormat(format); err != nil {
+		return fmt.Errorf("--format: %w", err)
+	}
+	if signKey != "" {
+		if opts.SignKey, err = export.LoadPrivateKey(signKey); err != nil {
+			return fmt.Errorf("%w: --sign-key: %v", errUsage, err)
+		}
+	}
+	return opts.Validate()
+}
+
+// exportExit maps an export error to the command's exit: 2 for the
+// caller's input (errUsage, export.ErrInvalid), 1 for anything else.
+func exportExit(err error) (int, error) {
+	switch {
+	case errors.Is(err, errUsage):
+		return exitUsage, err
+	case errors.Is(err, export.ErrInvalid):
+		return exitUsage, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return exitError, err
 }
 
 // sealSummary says in one line which seals the manifest lists, e.g.

@@ -125,6 +125,19 @@ func TestExportAndVerifyExport(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, "future", export.ManifestName))
 		require.ErrorIs(t, err, os.ErrNotExist, "no manifest after a failed export")
 	})
+
+	t.Run("bad options are usage errors found before connecting", func(t *testing.T) {
+		unreachable := dbEnv("postgres://rac@127.0.0.1:1/none?connect_timeout=1")
+		for _, args := range [][]string{
+			{"export", "--from", to, "--to", from, "--out", dir},
+			{"export", "--from", from, "--to", to, "--out", dir, "--format", "xml"},
+			{"export", "--from", from, "--to", to, "--out", dir, "--wait", "-1s"},
+			{"export", "--seals", "3..1", "--out", dir},
+		} {
+			res := rac(ctx, unreachable, args...)
+			require.Equal(t, exitUsage, res.code, "%v\nstdout: %s\nstderr: %s", args, res.stdout, res.stderr)
+		}
+	})
 }
 
 // TestExportSealRange: seals 1..N exported with --seals in every format

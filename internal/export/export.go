@@ -139,7 +139,11 @@ func (r SealRange) validate() error {
 	return nil
 }
 
-func (o *Options) validate() error {
+// Validate reports options that Export would refuse before touching the
+// database, wrapped in ErrInvalid (except a canon table without a range
+// column, a bug). Export calls it; callers may call it first to report
+// bad input before connecting.
+func (o Options) Validate() error {
 	if o.Seals != nil {
 		if !o.From.IsZero() || !o.To.IsZero() {
 			return fmt.Errorf("%w: a seal range and a time range are mutually exclusive", ErrInvalid)
@@ -169,6 +173,14 @@ func (o *Options) validate() error {
 		if TimeColumn(&canon.Tables[i]) == "" {
 			return fmt.Errorf("export: table %s has no range column", canon.Tables[i].Name)
 		}
+	}
+	return nil
+}
+
+// validate checks o and applies its defaults.
+func (o *Options) validate() error {
+	if err := o.Validate(); err != nil {
+		return err
 	}
 	o.From = o.From.Truncate(time.Microsecond).UTC()
 	o.To = o.To.Truncate(time.Microsecond).UTC()
