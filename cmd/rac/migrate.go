@@ -4,33 +4,27 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 
 	"github.com/racledger/racledger/internal/migrate"
 )
 
 // runMigrate implements `rac migrate [up|down|status]`.
 func runMigrate(ctx context.Context, env *environment, args []string) (int, error) {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet(env, "migrate", "rac migrate [up|down|status] [--database-url URL]")
 	dbURL := databaseFlag(fs, env)
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: rac migrate [up|down|status] [--database-url URL]")
-		fs.PrintDefaults()
-	}
 	// Accept the verb before or after the flags.
 	verb := "up"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		verb, args = args[0], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		if fs.NArg() == 1 && verb == "up" {
-			verb = fs.Arg(0)
-		} else {
-			return exitUsage, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if verb == "up" {
+		if v, ok := verbAfterFlags(env, args); ok {
+			verb, args = v, args[:len(args)-1]
 		}
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return parseError(err)
 	}
 	switch verb {
 	case "up", "down", "status":
@@ -80,4 +74,18 @@ func runMigrate(ctx context.Context, env *environment, args []string) (int, erro
 		}
 	}
 	return exitOK, nil
+}
+
+// verbAfterFlags reports the verb of `rac migrate [flags] verb`: the one
+// argument left once migrate's flags parse cleanly, which is then the last
+// argument. It parses silently; the real parse reports errors and -h.
+func verbAfterFlags(env *environment, args []string) (string, bool) {
+	probe := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	probe.SetOutput(io.Discard)
+	probe.Usage = func() {}
+	databaseFlag(probe, env)
+	if probe.Parse(args) != nil || probe.NArg() != 1 {
+		return "", false
+	}
+	return probe.Arg(0), true
 }

@@ -33,6 +33,9 @@ func TestUsageErrors(t *testing.T) {
 		{name: "demo with no runs", args: []string{"demo", "--runs", "0"}},
 		{name: "demo with a data dir and a database url", args: []string{"demo", "--data-dir", "/tmp/x", "--database-url", "postgres://x"}},
 		{name: "migrate with an unknown verb", args: []string{"migrate", "sideways"}},
+		{name: "migrate with an unknown verb after the flags", args: []string{"migrate", "--database-url", "postgres://x", "sideways"}},
+		{name: "migrate with an unknown flag before the verb", args: []string{"migrate", "--bogus", "down"}},
+		{name: "migrate with two verbs", args: []string{"migrate", "status", "down"}},
 		{name: "no database", args: []string{"reconcile", "--once"}},
 	}
 	for _, c := range cases {
@@ -47,7 +50,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelpExitsZero(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"help"}, {"--help"}, {"reconcile", "-h"}, {"report", "--help"}, {"demo", "-h"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"reconcile", "-h"}, {"report", "--help"}, {"demo", "-h"}, {"migrate", "-h"}, {"migrate", "down", "--help"}} {
 		res := rac(context.Background(), nil, args...)
 		require.Equal(t, exitOK, res.code, "%v: %s", args, res.stderr)
 		require.Contains(t, res.stderr, "usage:")
