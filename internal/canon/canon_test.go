@@ -245,3 +245,32 @@ func TestParseHash(t *testing.T) {
 	_, err = canon.ParseHash("abc")
 	require.Error(t, err)
 }
+
+func TestParseAndCheckSealHeader(t *testing.T) {
+	t.Parallel()
+	fields := canon.SealHeader{ID: 2, Version: canon.Version, HorizonFrom: 10, HorizonTo: 20,
+		RowCounts: make([]int64, len(canon.Tables)), SealedAt: time.UnixMicro(1704164645000678)}
+	root, prev := canon.LeafHash([]byte("root")), canon.LeafHash([]byte("prev"))
+	hdr, err := canon.ParseSealHeader(fields, root.String(), prev.String())
+	require.NoError(t, err)
+	require.Equal(t, root, hdr.MerkleRoot)
+	require.Equal(t, prev, hdr.PrevHash)
+	require.NoError(t, hdr.Check(hdr.Hash()))
+
+	t.Run("bad hex is refused", func(t *testing.T) {
+		_, err := canon.ParseSealHeader(fields, "xyz", prev.String())
+		require.ErrorContains(t, err, "merkle_root")
+		_, err = canon.ParseSealHeader(fields, root.String(), prev.String()[2:])
+		require.ErrorContains(t, err, "prev_hash")
+	})
+	t.Run("a changed field fails the check", func(t *testing.T) {
+		changed := hdr
+		changed.HorizonTo++
+		require.ErrorContains(t, changed.Check(hdr.Hash()), "seal_hash says "+hdr.Hash().String())
+	})
+	t.Run("a row count per table is required", func(t *testing.T) {
+		short := hdr
+		short.RowCounts = short.RowCounts[1:]
+		require.ErrorContains(t, short.Check(short.Hash()), "row counts")
+	})
+}

@@ -3,6 +3,7 @@ package canon
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"time"
 )
 
@@ -37,6 +38,32 @@ func (s SealHeader) TreeSize() uint64 {
 		n += uint64(c)
 	}
 	return n
+}
+
+// ParseSealHeader returns fields with MerkleRoot and PrevHash parsed from
+// merkleRoot and prevHash, lower-case hex as proofs and exports carry them.
+// The hashes of fields are ignored.
+func ParseSealHeader(fields SealHeader, merkleRoot, prevHash string) (SealHeader, error) {
+	var err error
+	if fields.MerkleRoot, err = ParseHash(merkleRoot); err != nil {
+		return fields, fmt.Errorf("merkle_root: %w", err)
+	}
+	if fields.PrevHash, err = ParseHash(prevHash); err != nil {
+		return fields, fmt.Errorf("prev_hash: %w", err)
+	}
+	return fields, nil
+}
+
+// Check returns an error unless s has one row count per table of [Tables]
+// and hashes to sealHash, the seal's stated seal_hash.
+func (s SealHeader) Check(sealHash Hash) error {
+	if len(s.RowCounts) != len(Tables) {
+		return fmt.Errorf("%d row counts for %d tables", len(s.RowCounts), len(Tables))
+	}
+	if got := s.Hash(); got != sealHash {
+		return fmt.Errorf("its fields hash to %s, seal_hash says %s", got, sealHash)
+	}
+	return nil
 }
 
 // Bytes returns the seal data that Hash covers:
