@@ -521,42 +521,55 @@ func (e *exporter) rangeCond(t *canon.Table, lo, hi string) string {
 	return col + " >= " + lo + " AND " + col + " < " + hi
 }
 
-// filter returns the predicate selecting the exported rows of t, with
-// parameters ($1, $2 the range, $3 the tenant).
-func (e *exporter) filter(t *canon.Table) (cond, tenant string, args []any) {
+// filter returns the predicates selecting the exported rows of t: the
+// range condition and, with a tenant, the SQL expression of its name. bind
+// renders each value as SQL: a placeholder for a query (params.bind), a
+// literal for COPY, which takes no parameters (literal).
+func (e *exporter) filter(t *canon.Table, bind func(v any) string) (cond, tenant string) {
 	if e.opts.Seals != nil {
-		cond, args = e.rangeCond(t, "$1::int8", "$2::int8"), []any{e.txFrom, e.txTo}
+		cond = e.rangeCond(t, bind(e.txFrom)+"::int8", bind(e.txTo)+"::int8")
 	} else {
-		cond, args = e.rangeCond(t, "$1::timestamptz", "$2::timestamptz"), []any{e.opts.From, e.opts.To}
+		cond = e.rangeCond(t, bind(e.opts.From)+"::timestamptz", bind(e.opts.To)+"::timestamptz")
 	}
 	if e.opts.Tenant != "" && tenantScoped(t) {
-		args = append(args, e.opts.Tenant)
-		tenant = "$3"
+		tenant = bind(e.opts.Tenant)
 	}
-	return cond, tenant, args
+	return cond, tenant
+}
+
+// params collects a query's arguments; bind appends one and returns its
+// placeholder.
+type params []any
+
+func (p *params) bind(v any) string {
+	*p = append(*p, v)
+	return "$" + strconv.Itoa(len(*p))
+}
+
+// literal returns v, a filter value, as an SQL literal.
+func literal(v any) string {
+	switch v := v.(type) {
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case time.Time:
+		return quoteLiteral(v.Format(time.RFC3339Nano))
+	case string:
+		return quoteLiteral(v)
+	}
+	panic(fmt.Sprintf("export: no SQL literal for %T", v))
 }
 
 // query returns t's SELECT with parameters.
 func (e *exporter) query(t *canon.Table) (string, []any) {
-	cond, tenant, args := e.filter(t)
+	var args params
+	cond, tenant := e.filter(t, args.bind)
 	return selectSQL(t, cond, tenant), args
 }
 
 // copyCSV streams t's rows with COPY ... TO STDOUT (FORMAT csv, HEADER).
 // COPY takes no parameters, so the range and tenant are literals.
 func (e *exporter) copyCSV(ctx context.Context, tx pgx.Tx, t *canon.Table, w io.Writer, prog *progress) (int64, error) {
-	tenant := ""
-	if e.opts.Tenant != "" {
-		tenant = quoteLiteral(e.opts.Tenant)
-	}
-	var cond string
-	if e.opts.Seals != nil {
-		cond = e.rangeCond(t, strconv.FormatInt(e.txFrom, 10)+"::int8", strconv.FormatInt(e.txTo, 10)+"::int8")
-	} else {
-		cond = e.rangeCond(t,
-			quoteLiteral(e.opts.From.Format(time.RFC3339Nano))+"::timestamptz",
-			quoteLiteral(e.opts.To.Format(time.RFC3339Nano))+"::timestamptz")
-	}
+	cond, tenant := e.filter(t, literal)
 	sel := selectSQL(t, cond, tenant)
 	tag, err := tx.Conn().PgConn().CopyTo(ctx, progressWriter{w, prog}, "COPY ("+sel+") TO STDOUT WITH (FORMAT csv, HEADER)")
 	if err != nil {

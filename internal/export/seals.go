@@ -42,7 +42,8 @@ func (e *exporter) addSeals(ctx context.Context, tx pgx.Tx, m *Manifest) error {
 		if e.opts.Tenant != "" && !tenantScoped(t) {
 			continue // omitted
 		}
-		cond, tenant, args := e.filter(t)
+		var args params
+		cond, tenant := e.filter(t, args.bind)
 		rows, err := tx.Query(ctx, fmt.Sprintf(coverSQL, fromWhereSQL(t, cond, tenant)), args...)
 		if err != nil {
 			return fmt.Errorf("count %s rows per seal: %w", t.Name, err)
