@@ -199,17 +199,20 @@ func readReport(ctx context.Context, pool *pgxpool.Pool, filter reportFilter, si
 
 // readVerdicts fills the verdict counts (counted by the database, so a
 // ledger of any size costs no memory here) and, with a run selected, that
-// run's verdicts.
+// run's verdicts (one per tenant, counted here as they are read).
 func readVerdicts(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) error {
 	for _, v := range []string{reconciler.VerdictClean, reconciler.VerdictPending, reconciler.VerdictViolated} {
 		rep.Verdicts[v] = 0
 	}
+	if rep.Filter.RunID != nil {
+		return readRunVerdicts(ctx, tx, rep, tenant)
+	}
 	rows, err := tx.Query(ctx, `
 		SELECT verdict, count(*)::int
 		FROM rac.run_status
-		WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::uuid IS NULL OR run_id = $2)
+		WHERE ($1::text IS NULL OR tenant_id = $1)
 		GROUP BY verdict`,
-		tenant, rep.Filter.RunID)
+		tenant)
 	if err != nil {
 		return fmt.Errorf("count run verdicts: %w", err)
 	}
@@ -223,11 +226,14 @@ func readVerdicts(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) e
 	}); err != nil {
 		return fmt.Errorf("count run verdicts: %w", err)
 	}
-	if rep.Filter.RunID == nil {
-		return nil
-	}
+	return nil
+}
+
+// readRunVerdicts fills rep.Run with the selected run's verdicts and counts
+// them into rep.Verdicts.
+func readRunVerdicts(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) error {
 	rep.Run = &selectedRun{RunID: *rep.Filter.RunID, Verdicts: []runVerdict{}}
-	rows, err = tx.Query(ctx, `
+	rows, err := tx.Query(ctx, `
 		SELECT tenant_id, verdict, recorded_at
 		FROM rac.run_status
 		WHERE ($1::text IS NULL OR tenant_id = $1) AND run_id = $2`,
@@ -238,6 +244,7 @@ func readVerdicts(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) e
 	var v runVerdict
 	if _, err := pgx.ForEachRow(rows, []any{&v.Tenant, &v.Verdict, &v.RecordedAt}, func() error {
 		rep.Run.Verdicts = append(rep.Run.Verdicts, v)
+		rep.Verdicts[v.Verdict]++
 		return nil
 	}); err != nil {
 		return fmt.Errorf("read run verdicts: %w", err)

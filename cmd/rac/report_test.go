@@ -61,6 +61,7 @@ func TestReport(t *testing.T) {
 		require.Empty(t, rep.OpenFindings)
 		require.NotNil(t, rep.Run)
 		require.Empty(t, rep.Run.Verdicts)
+		require.Equal(t, map[string]int{"clean": 0, "pending": 0, "violated": 0}, rep.Verdicts)
 	})
 
 	t.Run("a selected run shows its verdict", func(t *testing.T) {
@@ -68,11 +69,13 @@ func TestReport(t *testing.T) {
 		require.Equal(t, exitViolated, res.code, res.stderr)
 		require.Len(t, rep.Run.Verdicts, 1)
 		require.Equal(t, "violated", rep.Run.Verdicts[0].Verdict)
+		require.Equal(t, map[string]int{"clean": 0, "pending": 0, "violated": 1}, rep.Verdicts)
 
 		rep, res = reportJSON(t, db.URL, "--run", clean.String())
 		require.Equal(t, exitOK, res.code, res.stderr)
 		require.Len(t, rep.Run.Verdicts, 1)
 		require.Equal(t, "clean", rep.Run.Verdicts[0].Verdict)
+		require.Equal(t, map[string]int{"clean": 1, "pending": 0, "violated": 0}, rep.Verdicts)
 	})
 
 	t.Run("since and tenant filter the findings", func(t *testing.T) {
