@@ -193,6 +193,7 @@ func TestEncodeLeafAck(t *testing.T) {
 	want.WriteString(`{"a": 1}`)
 	require.Equal(t, want.Bytes(), got)
 	require.Equal(t, int64(1704164645000678), at.UnixMicro())
+	require.Equal(t, want.Bytes()[:1+4+4+1+8], canon.LeafPrefix("acks", 7))
 }
 
 func TestEncodeLeafTypes(t *testing.T) {
@@ -273,4 +274,15 @@ func TestParseAndCheckSealHeader(t *testing.T) {
 		short.RowCounts = short.RowCounts[1:]
 		require.ErrorContains(t, short.Check(short.Hash()), "row counts")
 	})
+}
+
+func TestSealHeaderOffset(t *testing.T) {
+	t.Parallel()
+	hdr := canon.SealHeader{RowCounts: []int64{1, 2, 3, 4, 5, 6}}
+	var offsets []uint64
+	for i := range len(hdr.RowCounts) + 1 {
+		offsets = append(offsets, hdr.Offset(i))
+	}
+	require.Equal(t, []uint64{0, 1, 3, 6, 10, 15, 21}, offsets)
+	require.Equal(t, hdr.TreeSize(), hdr.Offset(len(hdr.RowCounts)))
 }

@@ -62,6 +62,14 @@ func (t *Table) AppendLeaf(dst []byte, values []any) ([]byte, error) {
 	return dst, nil
 }
 
+// LeafPrefix returns how the leaf data of row id of the table with file
+// stem stem begins: the encoding version, the table name and the id field.
+func LeafPrefix(stem string, id int64) []byte {
+	b := appendText([]byte{Version}, stem)
+	b = append(b, fieldValue)
+	return binary.BigEndian.AppendUint64(b, uint64(id))
+}
+
 func appendText(dst []byte, s string) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
 	return append(dst, s...)

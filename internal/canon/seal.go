@@ -40,6 +40,16 @@ func (s SealHeader) TreeSize() uint64 {
 	return n
 }
 
+// Offset returns the leaf index of the first row of Tables[table] in the
+// seal's Merkle tree: the number of rows of the tables before it.
+func (s SealHeader) Offset(table int) uint64 {
+	var n uint64
+	for _, c := range s.RowCounts[:table] {
+		n += uint64(c)
+	}
+	return n
+}
+
 // ParseSealHeader returns fields with MerkleRoot and PrevHash parsed from
 // merkleRoot and prevHash, lower-case hex as proofs and exports carry them.
 // The hashes of fields are ignored.

@@ -3,7 +3,6 @@ package seal
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -113,10 +112,7 @@ func ProveThrough(ctx context.Context, pool *pgxpool.Pool, table string, id int6
 
 	// The leaf index: the rows of the tables before this one, plus this
 	// table's rows of the window with a smaller id.
-	var index uint64
-	for i := range tblIndex {
-		index += uint64(hdr.RowCounts[i])
-	}
+	index := hdr.Offset(tblIndex)
 	var before int64
 	err = tx.QueryRow(ctx, "SELECT count(*) FROM "+tbl.Name+" WHERE tx_id >= $1 AND tx_id < $2 AND id < $3",
 		hdr.HorizonFrom, hdr.HorizonTo, id).Scan(&before)
@@ -244,10 +240,7 @@ func VerifyProof(p *Proof, head *canon.Hash) error {
 	if hdr.TreeSize() != p.TreeSize {
 		return bad("tree_size %d, the seal's row counts add up to %d", p.TreeSize, hdr.TreeSize())
 	}
-	var lo uint64
-	for i := range tblIndex {
-		lo += uint64(hdr.RowCounts[i])
-	}
+	lo := hdr.Offset(tblIndex)
 	if p.LeafIndex < lo || p.LeafIndex >= lo+uint64(hdr.RowCounts[tblIndex]) {
 		return bad("leaf_index %d lies outside the %s rows of the seal", p.LeafIndex, tbl.Stem)
 	}
@@ -286,13 +279,7 @@ func VerifyProof(p *Proof, head *canon.Hash) error {
 // checkLeafNames checks that leaf data starts with the encoding version,
 // the table's stem and the row's id.
 func checkLeafNames(data []byte, stem string, id int64) error {
-	var want []byte
-	want = append(want, canon.Version)
-	want = binary.BigEndian.AppendUint32(want, uint32(len(stem)))
-	want = append(want, stem...)
-	want = append(want, 0x01)
-	want = binary.BigEndian.AppendUint64(want, uint64(id))
-	if !bytes.HasPrefix(data, want) {
+	if !bytes.HasPrefix(data, canon.LeafPrefix(stem, id)) {
 		return fmt.Errorf("leaf_data is not version %d row %s id %d", canon.Version, stem, id)
 	}
 	return nil
