@@ -247,11 +247,7 @@ func (e *exporter) run(ctx context.Context, db DB) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = tx.Rollback(rbCtx) // read-only: nothing to keep
-	}()
+	defer rollback(ctx, tx) // read-only: nothing to keep
 	for i := range canon.Tables {
 		t := &canon.Tables[i]
 		if e.opts.Tenant != "" && !tenantScoped(t) {
@@ -314,6 +310,7 @@ func (e *exporter) openSnapshot(ctx context.Context, db DB) (pgx.Tx, *Manifest, 
 	return e.beginSnapshot(ctx, db)
 }
 
+// rollback ends tx, even after ctx is canceled.
 func rollback(ctx context.Context, tx pgx.Tx) {
 	rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
