@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/racledger/racledger/internal/canon"
 	"github.com/racledger/racledger/reconciler"
 )
 
@@ -36,15 +37,59 @@ func newFlagSet(env *environment, name, synopsis string) *flag.FlagSet {
 // returns errHelp for -h and an errUsage error for anything malformed.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return flagError(err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
 	return nil
+}
+
+// parsePositional parses args into fs for a subcommand taking one
+// positional argument, which may come before, among or after the flags,
+// and returns it ("" when none was given). Errors are parseFlags's.
+func parsePositional(fs *flag.FlagSet, args []string) (string, error) {
+	var arg string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		arg, args = args[0], args[1:]
+	} else {
+		// Flags first: the argument, if any, stops fs.Parse; flags after it
+		// are parsed below.
+		if err := fs.Parse(args); err != nil {
+			return "", flagError(err)
+		}
+		if fs.NArg() == 0 {
+			return "", nil
+		}
+		arg, args = fs.Arg(0), fs.Args()[1:]
+	}
+	return arg, parseFlags(fs, args)
+}
+
+// flagError turns an error of fs.Parse into errHelp or an errUsage error.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return errHelp
+	}
+	return fmt.Errorf("%w: %v", errUsage, err)
+}
+
+// hashVar defines a flag taking a hash in hex (as canon.ParseHash reads
+// it) that sets *p when given; *p stays nil otherwise, or when the value
+// is empty. A malformed hash is a parse error.
+func hashVar(fs *flag.FlagSet, p **canon.Hash, name, usage string) {
+	fs.Func(name, usage, func(s string) error {
+		if s == "" {
+			*p = nil
+			return nil
+		}
+		h, err := canon.ParseHash(s)
+		if err != nil {
+			return err
+		}
+		*p = &h
+		return nil
+	})
 }
 
 // flagWasSet reports whether name was given on the command line.

@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/racledger/racledger/internal/canon"
 	"github.com/racledger/racledger/internal/seal"
@@ -74,32 +71,14 @@ func runProve(ctx context.Context, env *environment, args []string) (int, error)
 // without a database. Exit 0 valid, 4 the proof does not hold, 1 error.
 func runVerifyProof(_ context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "verify-proof", verifyProofSynopsis)
-	headHex := fs.String("head", "", "a published seal hash: the proof's seal or a seal of its chain must have it")
-	var file string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		file, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, nil
-		}
-		return exitUsage, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if file == "" && fs.NArg() == 1 {
-		file = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		return exitUsage, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	var head *canon.Hash
+	hashVar(fs, &head, "head", "a published seal `HASH`: the proof's seal or a seal of its chain must have it")
+	file, err := parsePositional(fs, args)
+	if err != nil {
+		return parseError(err)
 	}
 	if file == "" {
 		return exitUsage, fmt.Errorf("%w: the proof FILE is required", errUsage)
-	}
-	var head *canon.Hash
-	if *headHex != "" {
-		h, err := canon.ParseHash(*headHex)
-		if err != nil {
-			return exitUsage, fmt.Errorf("%w: --head: %v", errUsage, err)
-		}
-		head = &h
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {

@@ -57,9 +57,11 @@ func TestSealVerifyProve(t *testing.T) {
 	proof := filepath.Join(t.TempDir(), "proof.json")
 	res = rac(ctx, env, "prove", "--table", "acks", "--id", strconv.FormatInt(ackID, 10), "--out", proof)
 	require.Equal(t, exitOK, res.code, res.stderr)
-	res = rac(ctx, map[string]string{}, "verify-proof", proof, "--head", head)
-	require.Equal(t, exitOK, res.code, res.stderr+res.stdout)
-	require.Contains(t, res.stdout, "valid: acks id "+strconv.FormatInt(ackID, 10))
+	for _, args := range [][]string{{proof, "--head", head}, {"--head", head, proof}} {
+		res = rac(ctx, map[string]string{}, append([]string{"verify-proof"}, args...)...)
+		require.Equal(t, exitOK, res.code, res.stderr+res.stdout)
+		require.Contains(t, res.stdout, "valid: acks id "+strconv.FormatInt(ackID, 10))
+	}
 
 	t.Run("an altered proof is invalid", func(t *testing.T) {
 		b, err := os.ReadFile(proof)
@@ -82,6 +84,8 @@ func TestSealVerifyProve(t *testing.T) {
 			{"prove", "--table", "nope", "--id", "1"},
 			{"prove", "--table", "acks"},
 			{"verify-proof"},
+			{"verify-proof", "a.json", "b.json"},
+			{"verify-proof", "a.json", "--head", "xyz"},
 			{"seal", "extra"},
 		} {
 			require.Equal(t, exitUsage, rac(ctx, env, args...).code, args)

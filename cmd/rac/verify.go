@@ -22,21 +22,15 @@ func runVerify(ctx context.Context, env *environment, args []string) (int, error
 	fs := newFlagSet(env, "verify", verifySynopsis)
 	dbURL := databaseFlag(fs, env)
 	from := fs.Int64("from", 0, "first seal to verify; its prev_hash is trusted (default: the whole chain)")
-	headHex := fs.String("head", "", "a seal hash published elsewhere: the chain must contain it")
+	var opts seal.VerifyOptions
+	hashVar(fs, &opts.Head, "head", "a seal `HASH` published elsewhere: the chain must contain it")
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
 	}
 	if *from < 0 {
 		return exitUsage, fmt.Errorf("%w: --from %d must not be negative", errUsage, *from)
 	}
-	opts := seal.VerifyOptions{From: *from}
-	if *headHex != "" {
-		h, err := canon.ParseHash(*headHex)
-		if err != nil {
-			return exitUsage, fmt.Errorf("%w: --head: %v", errUsage, err)
-		}
-		opts.Head = &h
-	}
+	opts.From = *from
 	pool, err := connect(ctx, *dbURL)
 	if err != nil {
 		return exitError, err
