@@ -29,7 +29,8 @@ type csvReader struct {
 	br     *bufio.Reader
 	buf    []byte
 	fields []csvField
-	line   int // the line the next record starts on, 1-based
+	line   int    // the line the next record starts on, 1-based
+	long   []byte // a line longer than br's buffer (readLongLine)
 }
 
 func newCSVReader(r io.Reader) *csvReader {
@@ -37,20 +38,30 @@ func newCSVReader(r io.Reader) *csvReader {
 }
 
 // readLine returns the next line including its '\n' (none at the end of
-// the input); the slice is valid until the next read from br, so callers
-// copy what they keep.
+// the input); the slice is valid until the next read, so callers copy
+// what they keep.
 func (c *csvReader) readLine() ([]byte, error) {
-	line, err := c.br.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		long := append([]byte(nil), line...)
-		for errors.Is(err, bufio.ErrBufferFull) {
-			line, err = c.br.ReadSlice('\n')
-			long = append(long, line...)
-		}
-		line = long
-	}
+	line, err := readLongLine(c.br, &c.long)
 	if err == io.EOF && len(line) > 0 {
 		err = nil
+	}
+	return line, err
+}
+
+// readLongLine returns the next line of br including its '\n', however
+// long: a line longer than br's buffer is gathered in *long, which is
+// reused from call to call. The slice is valid until the next read from
+// br. Errors are ReadSlice's: at the end of the input, the last line
+// without '\n' (maybe empty) and io.EOF.
+func readLongLine(br *bufio.Reader, long *[]byte) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		*long = append((*long)[:0], line...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			line, err = br.ReadSlice('\n')
+			*long = append(*long, line...)
+		}
+		line = *long
 	}
 	return line, err
 }

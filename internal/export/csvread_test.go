@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bufio"
 	"io"
 	"strings"
 	"testing"
@@ -96,4 +97,35 @@ func mustTable(t *testing.T, name string) *canon.Table {
 	tbl, _, err := canon.Lookup(name)
 	require.NoError(t, err)
 	return tbl
+}
+
+func TestReadLongLineGathersLinesLongerThanTheBuffer(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 100)
+	input := "short\n" + long + "\n" + "\n" + long + "y\n" + "last"
+	br := bufio.NewReaderSize(strings.NewReader(input), 16) // the minimum size
+	var buf []byte
+	for _, want := range []string{"short\n", long + "\n", "\n", long + "y\n"} {
+		line, err := readLongLine(br, &buf)
+		require.NoError(t, err)
+		require.Equal(t, want, string(line))
+	}
+	line, err := readLongLine(br, &buf)
+	require.ErrorIs(t, err, io.EOF)
+	require.Equal(t, "last", string(line))
+	line, err = readLongLine(br, &buf)
+	require.ErrorIs(t, err, io.EOF)
+	require.Empty(t, line)
+
+	t.Run("csvReader reads records longer than its buffer", func(t *testing.T) {
+		t.Parallel()
+		c := &csvReader{br: bufio.NewReaderSize(strings.NewReader(long+",\"a\n"+long+"\"\n"), 16), line: 1}
+		rec, err := c.read()
+		require.NoError(t, err)
+		require.Len(t, rec, 2)
+		require.Equal(t, long, string(c.buf[rec[0].start:rec[0].end]))
+		require.Equal(t, "a\n"+long, string(c.buf[rec[1].start:rec[1].end]))
+		_, err = c.read()
+		require.ErrorIs(t, err, io.EOF)
+	})
 }

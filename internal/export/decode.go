@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -207,15 +206,7 @@ func newJSONLDecoder(rd io.Reader, t *canon.Table) *jsonlDecoder {
 }
 
 func (d *jsonlDecoder) next(v *rowValues) error {
-	line, err := d.br.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		d.long = append(d.long[:0], line...)
-		for errors.Is(err, bufio.ErrBufferFull) {
-			line, err = d.br.ReadSlice('\n')
-			d.long = append(d.long, line...)
-		}
-		line = d.long
-	}
+	line, err := readLongLine(d.br, &d.long)
 	if len(line) == 0 && err == io.EOF {
 		return io.EOF
 	}
