@@ -2,9 +2,6 @@ package migrations_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -105,14 +102,6 @@ func rowsOf(t *testing.T, q queryer, run uuid.UUID) (expectations, acks int) {
 		SELECT (SELECT count(*) FROM rac.expectations WHERE run_id = $1),
 		       (SELECT count(*) FROM rac.acks WHERE run_id = $1)`, run).Scan(&expectations, &acks))
 	return expectations, acks
-}
-
-func randomHex(t *testing.T, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	_, err := rand.Read(b)
-	require.NoError(t, err)
-	return hex.EncodeToString(b)
 }
 
 func TestWritesJoinTheCallersTransaction(t *testing.T) {
@@ -492,24 +481,8 @@ func TestTenantSetting(t *testing.T) {
 // test ends, and returns a pool logged in as it.
 func loginRole(t *testing.T, b bundle, group string) (*pgxpool.Pool, string) {
 	t.Helper()
-	name := "t_" + group + "_" + randomHex(t, 6)
-	password := randomHex(t, 16)
-	ident := pgx.Identifier{name}.Sanitize()
-	_, err := b.pool.Exec(b.ctx, `CREATE ROLE `+ident+` LOGIN PASSWORD '`+password+`' IN ROLE `+pgx.Identifier{group}.Sanitize())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		// Runs after the role's pool is closed (cleanups run last first).
-		// DROP OWNED revokes whatever it holds in this database.
-		ctx := context.Background()
-		_, err := b.pool.Exec(ctx, `DROP OWNED BY `+ident)
-		require.NoError(t, err)
-		_, err = b.pool.Exec(ctx, `DROP ROLE `+ident)
-		require.NoError(t, err)
-	})
-	u, err := url.Parse(b.db.URL)
-	require.NoError(t, err)
-	u.User = url.UserPassword(name, password)
-	return openPool(t, u.String()), name
+	u, name := pgtest.LoginRole(t, b.db, group)
+	return openPool(t, u), name
 }
 
 // denied checks that role's pool may not run sql.

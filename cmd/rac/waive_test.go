@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -20,20 +19,12 @@ func settleAll(t *testing.T, url string) {
 	pgtest.WaitFinal(t, newPool(t, url))
 }
 
-// loginAs creates a login role that is a member of roles and returns the
-// database URL for it; the role is dropped when the test ends.
+// loginAs returns a database URL for a new login role that is a member of
+// roles (see pgtest.LoginRole).
 func loginAs(t *testing.T, db pgtest.Database, roles ...string) string {
 	t.Helper()
-	ctx := context.Background()
-	admin := newPool(t, db.Admin())
-	name := "waive_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-	_, err := admin.Exec(ctx, fmt.Sprintf(`CREATE ROLE %s LOGIN IN ROLE %s`, name, strings.Join(roles, ", ")))
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = admin.Exec(context.Background(), fmt.Sprintf(`DROP OWNED BY %s; DROP ROLE %s`, name, name))
-	})
-	require.True(t, strings.HasPrefix(db.URL, "postgres://postgres@"), "pgtest URL shape: %s", db.URL)
-	return strings.Replace(db.URL, "postgres://postgres@", "postgres://"+name+"@", 1)
+	u, _ := pgtest.LoginRole(t, db, roles...)
+	return u
 }
 
 func TestWaive(t *testing.T) {

@@ -138,6 +138,44 @@ func TestDatabaseIsDroppedAfterTest(t *testing.T) {
 	assert.False(t, exists, "database %s still exists", name)
 }
 
+func TestLoginRole(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.NewDatabase(t)
+	admin := connect(t, db.Admin())
+	var name string
+	t.Run("logs in as a new member of the roles", func(t *testing.T) {
+		var roleURL string
+		roleURL, name = pgtest.LoginRole(t, db, "rac_writer", "rac_auditor")
+		conn := connect(t, roleURL)
+		var user, database string
+		var writer, auditor, waiver, super bool
+		require.NoError(t, conn.QueryRow(ctx, `
+			SELECT current_user, current_database(),
+			       pg_has_role('rac_writer', 'MEMBER'), pg_has_role('rac_auditor', 'MEMBER'),
+			       pg_has_role('rac_waiver', 'MEMBER'), rolsuper
+			FROM pg_roles WHERE rolname = current_user`).Scan(&user, &database, &writer, &auditor, &waiver, &super))
+		assert.Equal(t, name, user)
+		assert.Equal(t, db.Name, database)
+		assert.True(t, writer, "member of rac_writer")
+		assert.True(t, auditor, "member of rac_auditor")
+		assert.False(t, waiver, "not a member of rac_waiver")
+		assert.False(t, super, "not a superuser")
+
+		// Something the role owns, for DROP OWNED to remove.
+		_, err := admin.Exec(ctx, `GRANT CREATE ON SCHEMA public TO `+pgx.Identifier{name}.Sanitize())
+		require.NoError(t, err)
+		_, err = conn.Exec(ctx, `CREATE TABLE public.owned_by_login_role (v int)`)
+		require.NoError(t, err)
+	})
+	require.NotEmpty(t, name)
+	var exists, owned bool
+	require.NoError(t, admin.QueryRow(ctx, `
+		SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1),
+		       to_regclass('public.owned_by_login_role') IS NOT NULL`, name).Scan(&exists, &owned))
+	assert.False(t, exists, "role %s is dropped after the test", name)
+	assert.False(t, owned, "what the role owned is dropped with it")
+}
+
 // BenchmarkNewDatabase measures the per-test cost of cloning the migrated
 // template (the clones are dropped together when the benchmark ends).
 func BenchmarkNewDatabase(b *testing.B) {

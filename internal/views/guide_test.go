@@ -3,8 +3,6 @@ package views_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"regexp"
@@ -341,38 +339,15 @@ func loginAsAuditor(t *testing.T, b bundle, tenants ...string) *pgx.Conn {
 	require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rac_auditor')`).Scan(&exists))
 	require.True(t, exists, "the migrations create rac_auditor")
 
-	secret := make([]byte, 12)
-	_, err := rand.Read(secret)
-	require.NoError(t, err)
-	name := "rac_auditor_test_" + hex.EncodeToString(secret[:6])
-	password := hex.EncodeToString(secret[6:])
-	role := pgx.Identifier{name}.Sanitize()
-	// A password too, so that the test also works against a server that
-	// does not trust local connections.
-	_, err = b.pool.Exec(b.ctx, `CREATE ROLE `+role+` LOGIN PASSWORD '`+password+`'`)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		for _, sql := range []string{
-			`REVOKE rac_auditor FROM ` + role,
-			`DROP OWNED BY ` + role,
-			`DROP ROLE ` + role,
-		} {
-			_, err := b.pool.Exec(context.Background(), sql)
-			require.NoError(t, err, sql)
-		}
-	})
-	_, err = b.pool.Exec(b.ctx, `GRANT rac_auditor TO `+role)
-	require.NoError(t, err)
+	u, name := pgtest.LoginRole(t, b.db, "rac_auditor")
 	for _, tenant := range tenants {
-		_, err = b.pool.Exec(b.ctx, `
+		_, err := b.pool.Exec(b.ctx, `
 			INSERT INTO rac.tenant_roles (role_name, tenant_id)
 			VALUES ($1, (SELECT id FROM rac.tenants WHERE name = $2 AND $2 <> '*'))`, name, tenant)
 		require.NoError(t, err)
 	}
 
-	cfg := b.pool.Config().ConnConfig.Copy()
-	cfg.User, cfg.Password = name, password
-	conn, err := pgx.ConnectConfig(b.ctx, cfg)
+	conn, err := pgx.Connect(b.ctx, u)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	return conn

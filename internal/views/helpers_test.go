@@ -23,6 +23,7 @@ const (
 
 type bundle struct {
 	ctx  context.Context
+	db   pgtest.Database
 	pool *pgxpool.Pool
 	l    *ledger.Ledger
 	rec  *reconciler.Reconciler
@@ -30,11 +31,14 @@ type bundle struct {
 
 func setup(t *testing.T) bundle {
 	t.Helper()
-	pool := pgtest.NewPool(t)
+	db := pgtest.NewDatabase(t)
+	pool, err := pgxpool.New(context.Background(), db.URL)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
 	rec, err := reconciler.New(pool, reconciler.Options{Name: t.Name()})
 	require.NoError(t, err)
 	on := true
-	return bundle{ctx: context.Background(), pool: pool, rec: rec, l: ledger.New(ledger.Options{Enabled: &on})}
+	return bundle{ctx: context.Background(), db: db, pool: pool, rec: rec, l: ledger.New(ledger.Options{Enabled: &on})}
 }
 
 // declareAt writes the expectation (tenant, run, domain/action) as if it
