@@ -179,11 +179,10 @@ func streamWindow(ctx context.Context, tx pgx.Tx, name string, from, to int64, k
 // one seal (rac.seal_chunks), chunk by chunk, through a cursor of the
 // caller's transaction.
 type prefixCursor struct {
-	tx    pgx.Tx
-	name  string
-	buf   []byte
-	done  bool
-	chunk int
+	tx   pgx.Tx
+	name string
+	buf  []byte
+	done bool
 }
 
 func openPrefixCursor(ctx context.Context, tx pgx.Tx, name string, sealID int64, table string) (*prefixCursor, error) {
@@ -217,6 +216,14 @@ func (c *prefixCursor) next(ctx context.Context) ([8]byte, bool, error) {
 	copy(p[:], c.buf[:8])
 	c.buf = c.buf[8:]
 	return p, true, nil
+}
+
+// close closes the cursor.
+func (c *prefixCursor) close(ctx context.Context) error {
+	if _, err := c.tx.Exec(ctx, "CLOSE "+c.name); err != nil {
+		return fmt.Errorf("close hint cursor: %w", err)
+	}
+	return nil
 }
 
 func prefixOf(h canon.Hash) [8]byte {

@@ -95,7 +95,7 @@ func ProveThrough(ctx context.Context, pool *pgxpool.Pool, table string, id int6
 	if err != nil {
 		return nil, fmt.Errorf("prove: read %s id %d: %w", tbl.Stem, id, err)
 	}
-	s, err := db.New().SealCovering(ctx, tx, txID)
+	s, err := queries.SealCovering(ctx, tx, txID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s id %d (tx %d)", ErrNotSealed, tbl.Stem, id, txID)
 	}
@@ -157,7 +157,7 @@ func ProveThrough(ctx context.Context, pool *pgxpool.Pool, table string, id int6
 		p.AuditPath[i] = h.String()
 	}
 	for after := s.ID; through == 0 || after < through; {
-		next, err := db.New().SealNext(ctx, tx, after)
+		next, err := queries.SealNext(ctx, tx, after)
 		if errors.Is(err, pgx.ErrNoRows) {
 			if through != 0 {
 				return nil, fmt.Errorf("prove: no seal %d: the chain ends at seal %d", through, after)

@@ -20,6 +20,10 @@ import (
 // the primary key of rac.seals refuses a fork.
 const lockID int64 = 0x52414353_45414c
 
+// queries are the package's sqlc queries; they are stateless, each call
+// takes the caller's DBTX.
+var queries = db.New()
+
 // ErrInvalidOptions is returned (wrapped) by New for bad options.
 var ErrInvalidOptions = errors.New("seal: invalid options")
 
@@ -74,7 +78,6 @@ type Sealer struct {
 	logger  *slog.Logger
 	timeout time.Duration
 	metrics *metrics
-	q       *db.Queries
 }
 
 // New returns a Sealer over pool.
@@ -97,7 +100,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Sealer, error) {
 	if timeout == 0 {
 		timeout = 30 * time.Minute
 	}
-	return &Sealer{pool: pool, logger: logger, timeout: timeout, metrics: m, q: db.New()}, nil
+	return &Sealer{pool: pool, logger: logger, timeout: timeout, metrics: m}, nil
 }
 
 // Seal appends one seal over pool's ledger without metrics or logging; see
@@ -190,14 +193,14 @@ func (s *Sealer) seal(ctx context.Context) (Result, error) {
 	}
 	defer rollback(ctx, tx)
 
-	start, err := s.q.SealStart(ctx, tx)
+	start, err := queries.SealStart(ctx, tx)
 	if err != nil {
 		return Result{}, fmt.Errorf("seal: read the horizon: %w", err)
 	}
 	if err := seesWholeLedger(ctx, tx); err != nil {
 		return Result{}, err
 	}
-	head, err := s.q.SealHead(ctx, tx)
+	head, err := queries.SealHead(ctx, tx)
 	var prev *db.RacSeal
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -224,7 +227,7 @@ func (s *Sealer) seal(ctx context.Context) (Result, error) {
 			prefixes = append(prefixes, r.hash[:8]...)
 		}
 		stem := canon.Tables[i].Stem
-		err := s.q.SealChunkInsert(ctx, tx, db.SealChunkInsertParams{
+		err := queries.SealChunkInsert(ctx, tx, db.SealChunkInsertParams{
 			SealID: hdr.ID, TableName: stem, ChunkNo: chunks[i],
 			FirstID: batch[0].id, LastID: batch[len(batch)-1].id,
 			RowCount: int32(len(batch)), LeafPrefixes: prefixes,
@@ -245,7 +248,7 @@ func (s *Sealer) seal(ctx context.Context) (Result, error) {
 	}
 	hdr.MerkleRoot = w.tree.Root()
 	hash := hdr.Hash()
-	n, err := s.q.SealInsert(ctx, tx, db.SealInsertParams{
+	n, err := queries.SealInsert(ctx, tx, db.SealInsertParams{
 		ID: hdr.ID, Version: hdr.Version, HorizonFrom: hdr.HorizonFrom, HorizonTo: hdr.HorizonTo,
 		RowCounts: hdr.RowCounts, MerkleRoot: hdr.MerkleRoot[:], PrevHash: hdr.PrevHash[:],
 		SealHash: hash[:], SealedAt: hdr.SealedAt,
@@ -265,7 +268,7 @@ func (s *Sealer) seal(ctx context.Context) (Result, error) {
 // seesWholeLedger returns ErrPartialView unless the session reads every
 // ledger row.
 func seesWholeLedger(ctx context.Context, q db.DBTX) error {
-	whole, err := db.New().SealSeesWholeLedger(ctx, q)
+	whole, err := queries.SealSeesWholeLedger(ctx, q)
 	if err != nil {
 		return fmt.Errorf("seal: check the session sees every ledger row: %w", err)
 	}

@@ -103,7 +103,6 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 	if err := seesWholeLedger(ctx, pool); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
-	q := db.New()
 	rep := &Report{}
 	var prev *db.RacSeal
 	after := int64(0)
@@ -111,7 +110,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 		after = opts.From - 1
 	}
 	for {
-		s, err := q.SealNext(ctx, pool, after)
+		s, err := queries.SealNext(ctx, pool, after)
 		if errors.Is(err, pgx.ErrNoRows) {
 			break
 		}
@@ -268,7 +267,7 @@ func locateInTable(ctx context.Context, tx pgx.Tx, sealID int64, table *canon.Ta
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _, _ = tx.Exec(ctx, "CLOSE locate_hints") }()
+	defer func() { _ = hints.close(ctx) }()
 
 	found := func(kind string, id int64) *Tamper {
 		return &Tamper{SealID: sealID, Kind: kind, Table: table.Stem, RowID: id}
