@@ -466,7 +466,7 @@ func (e *exporter) writeTable(ctx context.Context, tx pgx.Tx, t *canon.Table) (F
 	e.written = append(e.written, tmp)
 	defer f.Close()
 	prog := newProgress(e.opts.Progress, e.opts.ProgressEvery, t.Stem)
-	fw := newFileWriter(f, prog)
+	fw := newFileWriter(f)
 
 	var rows int64
 	switch e.opts.Format {

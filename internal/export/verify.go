@@ -249,19 +249,18 @@ func decodeRows(dec rowDecoder, t *canon.Table, ti int, sc *sealChecker) (int64,
 	}
 }
 
-// countingReader counts the bytes read through it; a read error is kept
-// so that it is reported as an I/O error, not as a malformed file.
+// countingReader counts the bytes read through it; a read error is marked
+// (ioError) so that it is reported as an I/O error, not as a malformed
+// file.
 type countingReader struct {
-	r   io.Reader
-	n   int64
-	err error
+	r io.Reader
+	n int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	k, err := c.r.Read(p)
 	c.n += int64(k)
 	if err != nil && err != io.EOF {
-		c.err = err
 		err = &ioError{err}
 	}
 	return k, err

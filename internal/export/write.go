@@ -14,11 +14,10 @@ type fileWriter struct {
 	buf   *bufio.Writer
 	sum   hash.Hash
 	bytes int64
-	prog  *progress // may be nil
 }
 
-func newFileWriter(f io.Writer, prog *progress) *fileWriter {
-	fw := &fileWriter{sum: sha256.New(), prog: prog}
+func newFileWriter(f io.Writer) *fileWriter {
+	fw := &fileWriter{sum: sha256.New()}
 	fw.buf = bufio.NewWriterSize(io.MultiWriter(f, fw.sum), 256<<10)
 	return fw
 }
