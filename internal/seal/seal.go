@@ -67,7 +67,7 @@ type Result struct {
 	Head *Head
 	// Seal is the new seal's header when Sealed.
 	Seal canon.SealHeader
-	// Rows is the number of rows the new seal covers.
+	// Rows is the number of rows the new seal covers, Seal.TreeSize().
 	Rows int64
 }
 
@@ -262,7 +262,7 @@ func (s *Sealer) seal(ctx context.Context) (Result, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return Result{}, fmt.Errorf("seal: commit seal %d: %w", hdr.ID, translate(err))
 	}
-	return Result{Sealed: true, Head: &Head{ID: hdr.ID, Hash: hash}, Seal: hdr, Rows: int64(w.tree.Size())}, nil
+	return Result{Sealed: true, Head: &Head{ID: hdr.ID, Hash: hash}, Seal: hdr, Rows: int64(hdr.TreeSize())}, nil
 }
 
 // seesWholeLedger returns ErrPartialView unless the session reads every

@@ -16,7 +16,7 @@ import (
 const (
 	KindSealChanged = "seal-changed" // a seal row no longer matches its own seal_hash
 	KindChainBroken = "chain-broken" // ids, horizons or prev_hash do not link to the previous seal
-	KindCount       = "count"        // a table's row count differs (located rows, if any, in RowID)
+	KindCount       = "count"        // a table's row count differs and the hints cannot name the row (a row they name gets its own kind)
 	KindEdited      = "edited"       // a sealed row's content changed
 	KindInserted    = "inserted"     // a row appeared in a sealed window
 	KindDeleted     = "deleted"      // a sealed row is gone
@@ -123,7 +123,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 			rep.Tamper = t
 			return rep, nil
 		}
-		rows, t, err := verifyRows(ctx, pool, hdr)
+		t, err = verifyRows(ctx, pool, hdr)
 		if err != nil {
 			return nil, err
 		}
@@ -131,6 +131,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 			rep.Tamper = t
 			return rep, nil
 		}
+		rows := int64(hdr.TreeSize())
 		rep.Seals++
 		rep.Rows += rows
 		hash := hashOf(s.SealHash)
@@ -201,17 +202,18 @@ func headerOf(s *db.RacSeal) canon.SealHeader {
 	}
 }
 
-// verifyRows recomputes one seal's counts and root from the rows.
-func verifyRows(ctx context.Context, pool *pgxpool.Pool, hdr canon.SealHeader) (int64, *Tamper, error) {
+// verifyRows recomputes one seal's counts and root from the rows; they
+// match when it returns no Tamper and no error.
+func verifyRows(ctx context.Context, pool *pgxpool.Pool, hdr canon.SealHeader) (*Tamper, error) {
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return 0, nil, fmt.Errorf("verify: begin: %w", err)
+		return nil, fmt.Errorf("verify: begin: %w", err)
 	}
 	defer rollback(ctx, tx)
 
 	w, err := streamWindow(ctx, tx, "verify_rows", hdr.HorizonFrom, hdr.HorizonTo, rowKey{}, nil)
 	if err != nil {
-		return 0, nil, fmt.Errorf("verify seal %d: %w", hdr.ID, err)
+		return nil, fmt.Errorf("verify seal %d: %w", hdr.ID, err)
 	}
 	counts, root := w.counts, w.tree.Root()
 	countsOK := true
@@ -219,17 +221,17 @@ func verifyRows(ctx context.Context, pool *pgxpool.Pool, hdr canon.SealHeader) (
 		countsOK = countsOK && counts[i] == hdr.RowCounts[i]
 	}
 	if root == hdr.MerkleRoot && countsOK {
-		return int64(w.tree.Size()), nil, nil
+		return nil, nil
 	}
 	// Detected. Name the row, with the hints, in the same snapshot.
 	t, err := locate(ctx, tx, hdr, counts)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	if t.Detail == "" {
 		t.Detail = fmt.Sprintf("recomputed root %s, sealed %s", root, hdr.MerkleRoot)
 	}
-	return 0, t, nil
+	return t, nil
 }
 
 // locate walks each table's rows against the seal's stored leaf-hash
