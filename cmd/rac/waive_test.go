@@ -13,12 +13,6 @@ import (
 	"github.com/racledger/racledger/ledger"
 )
 
-// settleAll waits until every ledger row and resolution is final.
-func settleAll(t *testing.T, url string) {
-	t.Helper()
-	pgtest.WaitFinal(t, newPool(t, url))
-}
-
 // loginAs returns a database URL for a new login role that is a member of
 // roles (see pgtest.LoginRole).
 func loginAs(t *testing.T, db pgtest.Database, roles ...string) string {
@@ -34,7 +28,7 @@ func TestWaive(t *testing.T) {
 	pool := newPool(t, db.URL)
 	run := uuid.New()
 	require.NoError(t, newLedger().Ack(ctx, pool, ledger.Ack{RunID: run, Domain: ledger.Incidents, Action: ledger.CreateIncident}))
-	settleAll(t, db.URL)
+	settle(t, pool)
 	res := rac(ctx, dbEnv(db.URL), "reconcile", "--once")
 	require.Equal(t, exitViolated, res.code, res.stderr)
 	var findingID int64
@@ -75,7 +69,7 @@ func TestWaive(t *testing.T) {
 	})
 
 	t.Run("the next pass records the run clean", func(t *testing.T) {
-		settleAll(t, db.URL)
+		settle(t, pool)
 		res := rac(ctx, dbEnv(db.URL), "reconcile", "--once")
 		require.Equal(t, exitOK, res.code, res.stderr)
 		var verdicts string
