@@ -140,9 +140,8 @@ func (r SealRange) validate() error {
 }
 
 // Validate reports options that Export would refuse before touching the
-// database, wrapped in ErrInvalid (except a canon table without a range
-// column, a bug). Export calls it; callers may call it first to report
-// bad input before connecting.
+// database, wrapped in ErrInvalid. Export calls it; callers may call it
+// first to report bad input before connecting.
 func (o Options) Validate() error {
 	if o.Seals != nil {
 		if !o.From.IsZero() || !o.To.IsZero() {
@@ -168,11 +167,6 @@ func (o Options) Validate() error {
 	}
 	if o.SignKey != nil && len(o.SignKey) != ed25519.PrivateKeySize {
 		return fmt.Errorf("%w: signing key is %d bytes, want %d", ErrInvalid, len(o.SignKey), ed25519.PrivateKeySize)
-	}
-	for i := range canon.Tables {
-		if TimeColumn(&canon.Tables[i]) == "" {
-			return fmt.Errorf("export: table %s has no range column", canon.Tables[i].Name)
-		}
 	}
 	return nil
 }
@@ -508,7 +502,7 @@ func (e *exporter) rangeColumn(t *canon.Table) string {
 	if e.opts.Seals != nil {
 		return "tx_id"
 	}
-	return TimeColumn(t)
+	return timeColumn(t)
 }
 
 // rangeCond returns the range predicate on t with lo and hi as SQL

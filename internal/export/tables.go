@@ -18,9 +18,9 @@ var timeColumns = map[string]string{
 	"reconciliations": "finished_at",
 }
 
-// TimeColumn returns the creation time column of t that an export range
+// timeColumn returns the creation time column of t that an export range
 // applies to.
-func TimeColumn(t *canon.Table) string { return timeColumns[t.Stem] }
+func timeColumn(t *canon.Table) string { return timeColumns[t.Stem] }
 
 // hasColumn reports whether t has a canonical column named name.
 func hasColumn(t *canon.Table, name string) bool {
