@@ -13,8 +13,13 @@ import (
 // SQL so that every table and every nullable column is exercised.
 func populate(t testing.TB, pool *pgxpool.Pool, n int) {
 	t.Helper()
-	ctx := context.Background()
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	require.NoError(t, insertRows(context.Background(), pool, n))
+}
+
+// insertRows is populate for goroutines other than the test's: it returns
+// its error.
+func insertRows(ctx context.Context, pool *pgxpool.Pool, n int) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		stmts := []string{
 			`INSERT INTO rac.expectations (run_id, action_id, deadline_at, deadline_ms, declared_by, metadata)
 			 SELECT gen_random_uuid(), 1 + i % 5,
@@ -48,7 +53,6 @@ func populate(t testing.TB, pool *pgxpool.Pool, n int) {
 		}
 		return nil
 	})
-	require.NoError(t, err)
 }
 
 // tamper runs stmt as a superuser with triggers (and foreign keys) off.

@@ -241,37 +241,41 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 	sealer, err := seal.New(pool, seal.Options{})
 	require.NoError(t, err)
 
-	const writers, txPerWriter = 4, 60
+	const writers, txPerWriter, sealers = 4, 60, 2
+	// Goroutines other than the test's must not call require: each returns
+	// its first error here.
+	writerErrs := make([]error, writers)
 	var writersDone sync.WaitGroup
-	stop := make(chan struct{})
-	for range writers {
+	for w := range writers {
 		writersDone.Go(func() {
 			for range txPerWriter {
-				populate(t, pool, 3)
+				if writerErrs[w] = insertRows(ctx, pool, 3); writerErrs[w] != nil {
+					return
+				}
 			}
 		})
 	}
-	var sealers sync.WaitGroup
-	sealErrs := make(chan error, 1000)
-	for range 2 {
-		sealers.Go(func() {
+	stop := make(chan struct{})
+	sealErrs := make([]error, sealers)
+	var sealersDone sync.WaitGroup
+	for s := range sealers {
+		sealersDone.Go(func() {
 			for {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				if _, err := sealer.Seal(ctx); err != nil {
-					sealErrs <- err
+				if _, sealErrs[s] = sealer.Seal(ctx); sealErrs[s] != nil {
+					return
 				}
 			}
 		})
 	}
 	writersDone.Wait()
 	close(stop)
-	sealers.Wait()
-	close(sealErrs)
-	for err := range sealErrs {
+	sealersDone.Wait()
+	for _, err := range append(writerErrs, sealErrs...) {
 		require.NoError(t, err)
 	}
 	pgtest.WaitFinal(t, pool)
