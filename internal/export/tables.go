@@ -68,7 +68,7 @@ func selectSQL(t *canon.Table, cond, tenant string) string {
 func fromWhereSQL(t *canon.Table, cond, tenant string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "FROM %s x", t.Name)
-	if hasColumn(t, "tenant") {
+	if tenantScoped(t) {
 		b.WriteString("\nJOIN rac.tenants t ON t.id = x.tenant_id")
 	}
 	if hasColumn(t, "domain") {
