@@ -77,10 +77,7 @@ func ackAll(t *testing.T, b bundle, run uuid.UUID, except ...ledger.Action) {
 // pass runs one pass once every ledger row written so far is final.
 func pass(t *testing.T, b bundle) reconciler.Summary {
 	t.Helper()
-	settle(t, b)
-	sum, err := b.rec.RunOnce(b.ctx)
-	require.NoError(t, err)
-	return sum
+	return ledgertest.Pass(t, b.pool, b.rec)
 }
 
 // findings returns "domain/action:kind" for every finding of run, sorted.

@@ -1,7 +1,8 @@
 // Package ledgertest writes ledger rows as of a chosen time, for tests. The
 // ledger library always stamps the database clock, so a fixture that needs
 // an expectation declared yesterday or an ack written an hour ago writes
-// the row with SQL. Only tests import it.
+// the row with SQL. Pass runs a reconciler pass over what was written.
+// Only tests import it.
 package ledgertest
 
 import (
@@ -11,8 +12,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/racledger/racledger/internal/pgtest"
 	"github.com/racledger/racledger/ledger"
+	"github.com/racledger/racledger/reconciler"
 )
 
 // Now reads the database clock, the only clock the ledger uses.
@@ -79,4 +83,16 @@ func StandardExcept(except ...ledger.Action) []ledger.Expectation {
 	return slices.DeleteFunc(ledger.StandardRun(time.Second), func(e ledger.Expectation) bool {
 		return slices.Contains(except, e.Action)
 	})
+}
+
+// Pass runs one pass of rec once every ledger row written so far to pool's
+// database is final (see pgtest.WaitFinal), and returns its summary.
+func Pass(tb testing.TB, pool *pgxpool.Pool, rec *reconciler.Reconciler) reconciler.Summary {
+	tb.Helper()
+	pgtest.WaitFinal(tb, pool)
+	sum, err := rec.RunOnce(context.Background())
+	if err != nil {
+		tb.Fatalf("ledgertest: reconciler pass: %v", err)
+	}
+	return sum
 }

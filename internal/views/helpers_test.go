@@ -202,16 +202,7 @@ func seed(t *testing.T, b bundle) scenario {
 // final.
 func pass(t *testing.T, b bundle) reconciler.Summary {
 	t.Helper()
-	settle(t, b)
-	sum, err := b.rec.RunOnce(b.ctx)
-	require.NoError(t, err)
-	return sum
-}
-
-// settle waits until every ledger row written so far is final.
-func settle(t *testing.T, b bundle) {
-	t.Helper()
-	pgtest.WaitFinal(t, b.pool)
+	return ledgertest.Pass(t, b.pool, b.rec)
 }
 
 // counts runs a query returning (text, count) rows into a map.
