@@ -192,7 +192,14 @@ func (s *Sealer) seal(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("seal: begin: %w", err)
 	}
 	defer rollback(ctx, tx)
+	return sealTx(ctx, tx)
+}
 
+// sealTx appends the next seal in tx, a REPEATABLE READ transaction whose
+// snapshot sets the horizon, and commits it. Two sealTx whose snapshots
+// read the same head (no sealing lock) both seal the same id: the primary
+// keys of rac.seals and rac.seal_chunks fail the second with ErrConflict.
+func sealTx(ctx context.Context, tx pgx.Tx) (Result, error) {
 	start, err := queries.SealStart(ctx, tx)
 	if err != nil {
 		return Result{}, fmt.Errorf("seal: read the horizon: %w", err)
