@@ -260,13 +260,18 @@ func TestExpectRedeclaration(t *testing.T) {
 	})
 
 	t.Run("different deadline is a conflict that writes nothing", func(t *testing.T) {
+		require.NoError(t, b.l.RegisterAction(b.ctx, b.pool, "billing", "refund_card", "The card was refunded."))
 		tx, err := b.pool.Begin(b.ctx)
 		require.NoError(t, err)
 		defer tx.Rollback(b.ctx)
 		_, err = tx.Exec(b.ctx, `INSERT INTO public.incidents (run_id, note) VALUES ($1, 'kept')`, runID)
 		require.NoError(t, err)
 
+		// One fresh expectation (an action registered just now, never
+		// declared for the run), one identical and one conflicting: the
+		// batch is all or nothing, so the fresh one is not written either.
 		exps := []ledger.Expectation{
+			{Domain: "billing", Action: "refund_card", Deadline: time.Second},
 			{Domain: ledger.Incidents, Action: ledger.CreateIncident, Deadline: time.Second},
 			{Domain: ledger.Logs, Action: ledger.StartTrace, Deadline: 2 * time.Second},
 		}
@@ -276,10 +281,13 @@ func TestExpectRedeclaration(t *testing.T) {
 		require.ErrorAs(t, err, &cerr)
 		require.Equal(t, []string{"logs/start_trace"}, cerr.Actions)
 
-		// A new run in the same batch call would have been written: prove
-		// the batch is all or nothing with one fresh and one conflicting.
 		require.NoError(t, tx.Commit(b.ctx), "the caller's transaction must survive the conflict")
 		require.Equal(t, 5, count(t, b.pool, "rac.expectations"))
+		var fresh int
+		require.NoError(t, b.pool.QueryRow(b.ctx, `
+			SELECT count(*) FROM rac.expectations e JOIN rac.contract_actions c ON c.id = e.action_id
+			WHERE c.domain = 'billing' AND c.action = 'refund_card'`).Scan(&fresh))
+		require.Zero(t, fresh, "the batch's fresh expectation is not written")
 		require.Equal(t, 1, count(t, b.pool, "public.incidents"))
 		var ms int64
 		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT max(deadline_ms) FROM rac.expectations`).Scan(&ms))
