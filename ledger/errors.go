@@ -49,7 +49,7 @@ var ErrConflict = errors.New("rac: expectation declared before with a different 
 // InputError says which item and field of a call was refused, and why.
 // It unwraps to one of the specific errors above, and so to ErrInvalid.
 type InputError struct {
-	// Item is "ack", "expectation", "options" or "action".
+	// Item is "ack", "expectation", "options", "action" or "tenant".
 	Item string
 	// Index is the position of the item in the call's batch, -1 when the
 	// error is not about one item.

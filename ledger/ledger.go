@@ -85,9 +85,8 @@ func New(opts Options) *Ledger {
 		l.tenant = DefaultTenant
 	}
 	l.enabled = enabledFrom(opts.Enabled, l.logger)
-	if !tenantPattern.MatchString(l.tenant) {
-		l.setupErr = &InputError{Item: "options", Index: -1, Field: "tenant", Err: ErrBadName,
-			Reason: fmt.Sprintf("%q does not match %s", l.tenant, tenantPattern)}
+	if err := checkTenant("options", "tenant", l.tenant); err != nil {
+		l.setupErr = err
 	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
@@ -279,7 +278,7 @@ func (l *Ledger) ackOne(ctx context.Context, dbtx DBTX, tenantID, actionID int16
 // transaction that commits before the pair is used in another one.
 func (l *Ledger) RegisterAction(ctx context.Context, dbtx DBTX, domain Domain, action Action, description string) error {
 	if dbtx == nil {
-		return &InputError{Item: "action", Index: -1, Err: ErrNilDB, Reason: "nil database handle"}
+		return nilDB("action")
 	}
 	if err := checkPair("action", -1, domain, action); err != nil {
 		return err
@@ -300,11 +299,10 @@ func (l *Ledger) RegisterAction(ctx context.Context, dbtx DBTX, domain Domain, a
 // Ledger for that tenant writes.
 func RegisterTenant(ctx context.Context, dbtx DBTX, name string) error {
 	if dbtx == nil {
-		return &InputError{Item: "tenant", Index: -1, Err: ErrNilDB, Reason: "nil database handle"}
+		return nilDB("tenant")
 	}
-	if !tenantPattern.MatchString(name) {
-		return &InputError{Item: "tenant", Index: -1, Field: "name", Err: ErrBadName,
-			Reason: fmt.Sprintf("%q does not match %s", name, tenantPattern)}
+	if err := checkTenant("tenant", "name", name); err != nil {
+		return err
 	}
 	if _, err := queries.TenantInsert(ctx, dbtx, name); err != nil {
 		return fmt.Errorf("rac: register tenant %s: %w", name, err)
@@ -336,7 +334,7 @@ func (l *Ledger) ready(dbtx DBTX) error {
 		return l.setupErr
 	}
 	if dbtx == nil {
-		return &InputError{Item: "options", Index: -1, Err: ErrNilDB, Reason: "nil database handle"}
+		return nilDB("options")
 	}
 	return nil
 }

@@ -398,6 +398,36 @@ func TestInputErrorNamesTheField(t *testing.T) {
 	require.Equal(t, "rac: invalid ack[1].idempotency_key: 300 bytes, at most 256", err.Error())
 }
 
+func TestSetupErrorsNameTheItem(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	on := true
+	cases := []struct {
+		name string
+		err  error
+		want error
+		msg  string
+	}{
+		{"a write on a nil handle", ledger.New(ledger.Options{Enabled: &on}).Ack(ctx, nil, ledger.Ack{}),
+			ledger.ErrNilDB, "rac: invalid options: nil database handle"},
+		{"registering an action on a nil handle", ledger.New(ledger.Options{}).RegisterAction(ctx, nil, "billing", "charge_card", ""),
+			ledger.ErrNilDB, "rac: invalid action: nil database handle"},
+		{"registering a tenant on a nil handle", ledger.RegisterTenant(ctx, nil, "acme"),
+			ledger.ErrNilDB, "rac: invalid tenant: nil database handle"},
+		{"registering a malformed tenant", ledger.RegisterTenant(ctx, nopDB{}, "Acme"),
+			ledger.ErrBadName, `rac: invalid tenant.name: "Acme" does not match ^[a-z][a-z0-9_-]{0,62}$`},
+		{"a ledger for a malformed tenant", ledger.New(ledger.Options{Enabled: &on, Tenant: "Acme"}).Ack(ctx, nopDB{}, ledger.Ack{}),
+			ledger.ErrBadName, `rac: invalid options.tenant: "Acme" does not match ^[a-z][a-z0-9_-]{0,62}$`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			require.ErrorIs(t, c.err, c.want)
+			require.ErrorIs(t, c.err, ledger.ErrInvalid)
+			require.EqualError(t, c.err, c.msg)
+		})
+	}
+}
+
 // nopDB fails the test if the library touches it: input errors must be
 // found before any statement.
 type nopDB struct{ ledger.DBTX }

@@ -101,6 +101,20 @@ func holdsNUL(raw json.RawMessage) bool {
 	return walk(v)
 }
 
+// checkTenant validates a tenant name given as item's field.
+func checkTenant(item, field, name string) error {
+	if tenantPattern.MatchString(name) {
+		return nil
+	}
+	return &InputError{Item: item, Index: -1, Field: field, Err: ErrBadName,
+		Reason: fmt.Sprintf("%q does not match %s", name, tenantPattern)}
+}
+
+// nilDB is the error for a nil database handle given for item.
+func nilDB(item string) error {
+	return &InputError{Item: item, Index: -1, Err: ErrNilDB, Reason: "nil database handle"}
+}
+
 // checkPair validates the shape of a domain and action name.
 func checkPair(item string, index int, d Domain, a Action) error {
 	if !validName(string(d)) {
