@@ -240,7 +240,8 @@ func sealTx(ctx context.Context, tx pgx.Tx) (Result, error) {
 			RowCount: int32(len(batch)), LeafPrefixes: prefixes,
 		})
 		if err != nil {
-			return fmt.Errorf("record hints for %s: %w", stem, err)
+			// A sealer that read the same head inserted this chunk first.
+			return fmt.Errorf("record hints for %s: %w", stem, translate(err))
 		}
 		chunks[i]++
 		return nil
