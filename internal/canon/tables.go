@@ -43,19 +43,15 @@ type Table struct {
 	// Columns are the canonical columns, in encoding order. The first is
 	// always id, the second tx_id.
 	Columns []Column
-	// Select returns the table's canonical columns, in Columns order, for
-	// the rows with $1 <= tx_id < $2, ordered by id. Catalog references are
-	// resolved to names; int4/int2 columns are cast to int8 and jsonb to
-	// text, so pgx decodes every value to a type EncodeLeaf accepts.
+	// Select returns the table's canonical columns, as SelectWhere does,
+	// for the rows with $1 <= tx_id < $2, ordered by id.
 	Select string
-	// Count returns the number of rows with $1 <= tx_id < $2.
-	Count string
 }
 
 // Tables are the ledger tables in seal order: a seal's leaves are the rows
 // of its window, table by table in this order, each table in id order.
 // Callers must not modify the slice.
-var Tables = []Table{
+var Tables = withSelects([]Table{
 	{
 		Name: "rac.expectations", Stem: "expectations",
 		Columns: []Column{
@@ -64,13 +60,6 @@ var Tables = []Table{
 			{"deadline_at", Timestamptz, true}, {"deadline_ms", Int8, true}, {"declared_by", Text, true},
 			{"metadata", JSONB, true},
 		},
-		Select: `SELECT x.id, x.tx_id, t.name, x.run_id, c.domain, c.action, x.declared_at,
-       x.deadline_at, x.deadline_ms, x.declared_by, x.metadata::text
-FROM rac.expectations x
-JOIN rac.tenants t ON t.id = x.tenant_id
-JOIN rac.contract_actions c ON c.id = x.action_id
-WHERE x.tx_id >= $1 AND x.tx_id < $2
-ORDER BY x.id`,
 	},
 	{
 		Name: "rac.acks", Stem: "acks",
@@ -80,13 +69,6 @@ ORDER BY x.id`,
 			{"result_id", Text, true}, {"idempotency_key", Text, true}, {"error", Text, true},
 			{"metadata", JSONB, true},
 		},
-		Select: `SELECT x.id, x.tx_id, t.name, x.run_id, c.domain, c.action, x.acked_at,
-       x.result_id, x.idempotency_key, x.error, x.metadata::text
-FROM rac.acks x
-JOIN rac.tenants t ON t.id = x.tenant_id
-JOIN rac.contract_actions c ON c.id = x.action_id
-WHERE x.tx_id >= $1 AND x.tx_id < $2
-ORDER BY x.id`,
 	},
 	{
 		Name: "rac.findings", Stem: "findings",
@@ -96,13 +78,6 @@ ORDER BY x.id`,
 			{"action", Text, false}, {"kind", Text, false}, {"violated_at", Timestamptz, false},
 			{"detected_at", Timestamptz, false}, {"detail", JSONB, false},
 		},
-		Select: `SELECT x.id, x.tx_id, t.name, x.reconciliation_id, x.run_id, c.domain, c.action, x.kind,
-       x.violated_at, x.detected_at, x.detail::text
-FROM rac.findings x
-JOIN rac.tenants t ON t.id = x.tenant_id
-JOIN rac.contract_actions c ON c.id = x.action_id
-WHERE x.tx_id >= $1 AND x.tx_id < $2
-ORDER BY x.id`,
 	},
 	{
 		Name: "rac.finding_resolutions", Stem: "resolutions",
@@ -112,12 +87,6 @@ ORDER BY x.id`,
 			{"recorded_at", Timestamptz, false}, {"ack_id", Int8, true}, {"actor", Text, true},
 			{"reason", Text, true},
 		},
-		Select: `SELECT x.id, x.tx_id, t.name, x.finding_id, x.reconciliation_id, x.resolution, x.resolved_at,
-       x.recorded_at, x.ack_id, x.actor, x.reason
-FROM rac.finding_resolutions x
-JOIN rac.tenants t ON t.id = x.tenant_id
-WHERE x.tx_id >= $1 AND x.tx_id < $2
-ORDER BY x.id`,
 	},
 	{
 		Name: "rac.run_verdicts", Stem: "verdicts",
@@ -126,11 +95,6 @@ ORDER BY x.id`,
 			{"reconciliation_id", Int8, false}, {"run_id", UUID, false}, {"seq", Int8, false},
 			{"verdict", Text, false}, {"recorded_at", Timestamptz, false},
 		},
-		Select: `SELECT x.id, x.tx_id, t.name, x.reconciliation_id, x.run_id, x.seq::int8, x.verdict, x.recorded_at
-FROM rac.run_verdicts x
-JOIN rac.tenants t ON t.id = x.tenant_id
-WHERE x.tx_id >= $1 AND x.tx_id < $2
-ORDER BY x.id`,
 	},
 	{
 		Name: "rac.reconciliations", Stem: "reconciliations",
@@ -143,22 +107,72 @@ ORDER BY x.id`,
 			{"verdicts_recorded", Int8, false}, {"started_at", Timestamptz, false},
 			{"finished_at", Timestamptz, false}, {"reconciler", Text, false},
 		},
-		Select: `SELECT x.id, x.tx_id, x.pass_id, x.batch::int8, x.final, x.scope, x.horizon_from, x.horizon_to,
-       x.deadline_from, x.deadline_to, x.as_of, x.grace_ms, x.candidate_runs::int8,
-       x.findings_recorded::int8, x.resolutions_recorded::int8, x.verdicts_recorded::int8,
-       x.started_at, x.finished_at, x.reconciler
-FROM rac.reconciliations x
-WHERE x.tx_id >= $1 AND x.tx_id < $2
-ORDER BY x.id`,
 	},
+})
+
+// withSelects fills each table's Select.
+func withSelects(tables []Table) []Table {
+	for i := range tables {
+		tables[i].Select = tables[i].SelectWhere("x.tx_id >= $1 AND x.tx_id < $2")
+	}
+	return tables
 }
 
-func init() {
-	for i := range Tables {
-		t := &Tables[i]
-		t.Count = "SELECT count(*) FROM " + t.Name + " WHERE tx_id >= $1 AND tx_id < $2"
+// SelectWhere returns the statement that reads t's canonical columns, in
+// Columns order and named as in Columns, for the rows that satisfy cond,
+// ordered by id. Catalog references are resolved to names; int4/int2
+// columns are cast to int8 and jsonb to text, so pgx decodes every value
+// to a type EncodeLeaf accepts. In cond, x is the table, t its tenant
+// (rac.tenants) when it has a tenant column, c its contract action
+// (rac.contract_actions) when it has domain and action columns.
+func (t *Table) SelectWhere(cond string) string {
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		var expr string
+		switch {
+		case c.Name == "tenant":
+			expr = "t.name"
+		case c.Name == "domain" || c.Name == "action":
+			expr = "c." + c.Name
+		case c.Type == Int8:
+			expr = "x." + c.Name + "::int8"
+		case c.Type == JSONB:
+			expr = "x." + c.Name + "::text"
+		default:
+			expr = "x." + c.Name
+		}
+		cols[i] = expr + " AS " + quoteIdent(c.Name)
 	}
+	return "SELECT " + strings.Join(cols, ", ") + "\n" + t.FromWhere(cond) + "\nORDER BY x.id"
 }
+
+// FromWhere returns the FROM and WHERE clauses of SelectWhere(cond): the
+// table as x, joined to its catalog names, the rows satisfying cond.
+func (t *Table) FromWhere(cond string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "FROM %s x", t.Name)
+	if t.HasColumn("tenant") {
+		b.WriteString("\nJOIN rac.tenants t ON t.id = x.tenant_id")
+	}
+	if t.HasColumn("domain") {
+		b.WriteString("\nJOIN rac.contract_actions c ON c.id = x.action_id")
+	}
+	b.WriteString("\nWHERE " + cond)
+	return b.String()
+}
+
+// HasColumn reports whether t has a canonical column named name.
+func (t *Table) HasColumn(name string) bool {
+	for _, c := range t.Columns {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// quoteIdent quotes a column name as an SQL identifier.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // Lookup returns the table named by its stem ("resolutions"), its SQL name
 // ("rac.finding_resolutions") or its unqualified SQL name

@@ -512,20 +512,22 @@ func (e *exporter) rangeCond(t *canon.Table, lo, hi string) string {
 	return col + " >= " + lo + " AND " + col + " < " + hi
 }
 
-// filter returns the predicates selecting the exported rows of t: the
-// range condition and, with a tenant, the SQL expression of its name. bind
-// renders each value as SQL: a placeholder for a query (params.bind), a
-// literal for COPY, which takes no parameters (literal).
-func (e *exporter) filter(t *canon.Table, bind func(v any) string) (cond, tenant string) {
+// filter returns the condition selecting the exported rows of t in its
+// canon.Table.SelectWhere: the range and, with a tenant, the tenant's
+// name (t.name, the alias SelectWhere gives rac.tenants). bind renders
+// each value as SQL: a placeholder for a query (params.bind), a literal
+// for COPY, which takes no parameters (literal).
+func (e *exporter) filter(t *canon.Table, bind func(v any) string) string {
+	var cond string
 	if e.opts.Seals != nil {
 		cond = e.rangeCond(t, bind(e.txFrom)+"::int8", bind(e.txTo)+"::int8")
 	} else {
 		cond = e.rangeCond(t, bind(e.opts.From)+"::timestamptz", bind(e.opts.To)+"::timestamptz")
 	}
 	if e.opts.Tenant != "" && tenantScoped(t) {
-		tenant = bind(e.opts.Tenant)
+		cond += " AND t.name = " + bind(e.opts.Tenant)
 	}
-	return cond, tenant
+	return cond
 }
 
 // params collects a query's arguments; bind appends one and returns its
@@ -553,15 +555,14 @@ func literal(v any) string {
 // query returns t's SELECT with parameters.
 func (e *exporter) query(t *canon.Table) (string, []any) {
 	var args params
-	cond, tenant := e.filter(t, args.bind)
-	return selectSQL(t, cond, tenant), args
+	query := t.SelectWhere(e.filter(t, args.bind))
+	return query, args
 }
 
 // copyCSV streams t's rows with COPY ... TO STDOUT (FORMAT csv, HEADER).
 // COPY takes no parameters, so the range and tenant are literals.
 func (e *exporter) copyCSV(ctx context.Context, tx pgx.Tx, t *canon.Table, w io.Writer, prog *progress) (int64, error) {
-	cond, tenant := e.filter(t, literal)
-	sel := selectSQL(t, cond, tenant)
+	sel := t.SelectWhere(e.filter(t, literal))
 	tag, err := tx.Conn().PgConn().CopyTo(ctx, progressWriter{w, prog}, "COPY ("+sel+") TO STDOUT WITH (FORMAT csv, HEADER)")
 	if err != nil {
 		return 0, fmt.Errorf("copy %s: %w", t.Name, err)

@@ -43,8 +43,8 @@ func (e *exporter) addSeals(ctx context.Context, tx pgx.Tx, m *Manifest) error {
 			continue // omitted
 		}
 		var args params
-		cond, tenant := e.filter(t, args.bind)
-		rows, err := tx.Query(ctx, fmt.Sprintf(coverSQL, fromWhereSQL(t, cond, tenant)), args...)
+		query := fmt.Sprintf(coverSQL, t.FromWhere(e.filter(t, args.bind))) // before args is read
+		rows, err := tx.Query(ctx, query, args...)
 		if err != nil {
 			return fmt.Errorf("count %s rows per seal: %w", t.Name, err)
 		}
