@@ -9,7 +9,7 @@ import (
 	"context"
 )
 
-const contractActionInsert = `-- name: ContractActionInsert :execrows
+const contractActionInsert = `-- name: ContractActionInsert :exec
 INSERT INTO rac.contract_actions (domain, action, description)
 VALUES ($1, $2, $3)
 ON CONFLICT (domain, action) DO NOTHING
@@ -22,12 +22,9 @@ type ContractActionInsertParams struct {
 }
 
 // A pair that is already registered is left as it is.
-func (q *Queries) ContractActionInsert(ctx context.Context, db DBTX, arg ContractActionInsertParams) (int64, error) {
-	result, err := db.Exec(ctx, contractActionInsert, arg.Domain, arg.Action, arg.Description)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+func (q *Queries) ContractActionInsert(ctx context.Context, db DBTX, arg ContractActionInsertParams) error {
+	_, err := db.Exec(ctx, contractActionInsert, arg.Domain, arg.Action, arg.Description)
+	return err
 }
 
 const contractActionsList = `-- name: ContractActionsList :many
@@ -71,19 +68,16 @@ func (q *Queries) ContractActionsList(ctx context.Context, db DBTX) ([]ContractA
 	return items, nil
 }
 
-const tenantInsert = `-- name: TenantInsert :execrows
+const tenantInsert = `-- name: TenantInsert :exec
 INSERT INTO rac.tenants (name)
 VALUES ($1)
 ON CONFLICT (name) DO NOTHING
 `
 
 // A tenant that already exists is left as it is.
-func (q *Queries) TenantInsert(ctx context.Context, db DBTX, name string) (int64, error) {
-	result, err := db.Exec(ctx, tenantInsert, name)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+func (q *Queries) TenantInsert(ctx context.Context, db DBTX, name string) error {
+	_, err := db.Exec(ctx, tenantInsert, name)
+	return err
 }
 
 const tenantsList = `-- name: TenantsList :many

@@ -286,7 +286,7 @@ func (l *Ledger) RegisterAction(ctx context.Context, dbtx DBTX, domain Domain, a
 	if err := checkText("action", -1, "description", description, MaxDescriptionBytes); err != nil {
 		return err
 	}
-	if _, err := queries.ContractActionInsert(ctx, dbtx, db.ContractActionInsertParams{
+	if err := queries.ContractActionInsert(ctx, dbtx, db.ContractActionInsertParams{
 		Domain: string(domain), Action: string(action), Description: description,
 	}); err != nil {
 		return fmt.Errorf("rac: register action %s/%s: %w", domain, action, err)
@@ -304,7 +304,7 @@ func RegisterTenant(ctx context.Context, dbtx DBTX, name string) error {
 	if err := checkTenant("tenant", "name", name); err != nil {
 		return err
 	}
-	if _, err := queries.TenantInsert(ctx, dbtx, name); err != nil {
+	if err := queries.TenantInsert(ctx, dbtx, name); err != nil {
 		return fmt.Errorf("rac: register tenant %s: %w", name, err)
 	}
 	return nil

@@ -6,7 +6,7 @@ SELECT id, domain, action, description
 FROM rac.contract_actions
 ORDER BY id;
 
--- name: ContractActionInsert :execrows
+-- name: ContractActionInsert :exec
 -- A pair that is already registered is left as it is.
 INSERT INTO rac.contract_actions (domain, action, description)
 VALUES (@domain, @action, @description)
@@ -17,7 +17,7 @@ SELECT id, name
 FROM rac.tenants
 ORDER BY id;
 
--- name: TenantInsert :execrows
+-- name: TenantInsert :exec
 -- A tenant that already exists is left as it is.
 INSERT INTO rac.tenants (name)
 VALUES (@name)
