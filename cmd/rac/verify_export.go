@@ -60,10 +60,13 @@ func runVerifyExport(_ context.Context, env *environment, args []string) (int, e
 			return exitUsage, fmt.Errorf("%w: --pub-key: %v", errUsage, err)
 		}
 	}
+	var published *canon.Hash
 	if *head != "" {
-		if _, err := canon.ParseHash(*head); err != nil {
+		h, err := canon.ParseHash(*head)
+		if err != nil {
 			return exitUsage, fmt.Errorf("%w: --head: %v", errUsage, err)
 		}
+		published = &h
 	}
 	res, err := export.Verify(dir, pub)
 	if err != nil {
@@ -72,8 +75,8 @@ func runVerifyExport(_ context.Context, env *environment, args []string) (int, e
 	for _, s := range res.Seals {
 		fmt.Fprintf(env.stdout, "%s\n", s)
 	}
-	if *head != "" {
-		if line := res.CheckPublishedHead(*head); line != "" {
+	if published != nil {
+		if line := res.CheckPublishedHead(*published); line != "" {
 			fmt.Fprintln(env.stdout, line)
 		}
 	}

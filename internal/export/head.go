@@ -3,6 +3,8 @@ package export
 import (
 	"fmt"
 	"strings"
+
+	"github.com/racledger/racledger/internal/canon"
 )
 
 // CheckPublishedHead checks the export against head, a seal hash published
@@ -14,8 +16,8 @@ import (
 // returns a line saying what the head anchors; when the export does not
 // contain head, it records a problem instead (an export taken before the
 // head was published cannot be anchored to it: use an older head).
-func (r *Result) CheckPublishedHead(head string) string {
-	head = strings.ToLower(strings.TrimSpace(head))
+func (r *Result) CheckPublishedHead(published canon.Hash) string {
+	head := published.String()
 	m := r.Manifest
 	if m == nil {
 		r.problem(ManifestName, "no manifest to check the published head %s against", head)
@@ -26,7 +28,7 @@ func (r *Result) CheckPublishedHead(head string) string {
 		byID[s.ID] = true
 	}
 	for _, s := range m.Seals {
-		if strings.ToLower(s.SealHash) != head {
+		if !strings.EqualFold(s.SealHash, head) {
 			continue
 		}
 		first := s.ID
@@ -35,7 +37,7 @@ func (r *Result) CheckPublishedHead(head string) string {
 		}
 		return fmt.Sprintf("published head %s is seal %d: seals %d..%d of this export are anchored to it", head, s.ID, first, s.ID)
 	}
-	if m.SealHead != nil && strings.ToLower(m.SealHead.SealHash) == head {
+	if m.SealHead != nil && strings.EqualFold(m.SealHead.SealHash, head) {
 		return fmt.Sprintf("published head %s is this export's seal_head (seal %d), which lists no seal linked to it: "+
 			"nothing in the export is anchored to it", head, m.SealHead.ID)
 	}
