@@ -74,7 +74,7 @@ func (m *Migrator) Up(ctx context.Context) (int, error) {
 func (m *Migrator) Down(ctx context.Context) (bool, error) {
 	_, err := m.provider.Down(ctx)
 	if err != nil {
-		if errorsIsNoNextVersion(err) {
+		if errors.Is(err, goose.ErrNoNextVersion) {
 			return false, nil
 		}
 		return false, fmt.Errorf("migrate down: %w", err)
@@ -130,8 +130,4 @@ func Up(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
 	defer m.Close()
 	_, err = m.Up(ctx)
 	return err
-}
-
-func errorsIsNoNextVersion(err error) bool {
-	return errors.Is(err, goose.ErrNoNextVersion)
 }
