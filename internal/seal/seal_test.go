@@ -3,6 +3,7 @@ package seal_test
 import (
 	"context"
 	"encoding/hex"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -162,6 +163,58 @@ func TestVerifyDetectsAndLocatesTampering(t *testing.T) {
 		require.Equal(t, a, got.RowID)
 	})
 
+	t.Run("an edited tx_id within the seal's window", func(t *testing.T) {
+		t.Parallel()
+		_, _, do, pool := sealed(t, 100, 100)
+		id := queryInt(t, pool, "SELECT id FROM rac.acks ORDER BY id OFFSET 40 LIMIT 1")
+		do("UPDATE rac.acks SET tx_id = tx_id - 1 WHERE id = $1", id)
+		got := verify(t, pool, seal.VerifyOptions{})
+		require.Equal(t, seal.Tamper{SealID: 1, Kind: seal.KindEdited, Table: "acks", RowID: id, Detail: got.Detail}, *got)
+	})
+
+	t.Run("an edited tx_id moving a row to a later seal", func(t *testing.T) {
+		t.Parallel()
+		first, _, do, pool := sealed(t, 100, 100)
+		id := queryInt(t, pool, "SELECT id FROM rac.acks ORDER BY id OFFSET 40 LIMIT 1")
+		do("UPDATE rac.acks SET tx_id = $2 WHERE id = $1", id, first.Seal.HorizonTo)
+		got := verify(t, pool, seal.VerifyOptions{})
+		require.Equal(t, int64(1), got.SealID, "the row is missing from its own seal first")
+		require.Equal(t, seal.KindDeleted, got.Kind)
+		require.Equal(t, "acks", got.Table)
+		require.Equal(t, id-1, got.After)
+		require.Equal(t, id+1, got.Before)
+	})
+
+	// An attacker who also rewrites the locating hints defeats locating,
+	// never detection: verify reports the table whose count differs, or the
+	// root.
+	t.Run("a deleted row with its hint removed too", func(t *testing.T) {
+		t.Parallel()
+		_, _, do, pool := sealed(t, 100, 100)
+		id := queryInt(t, pool, "SELECT id FROM rac.expectations ORDER BY id OFFSET 40 LIMIT 1")
+		do("DELETE FROM rac.expectations WHERE id = $1", id)
+		do(`UPDATE rac.seal_chunks SET leaf_prefixes = overlay(leaf_prefixes PLACING ''::bytea FROM 8 * 40 + 1 FOR 8),
+		        row_count = row_count - 1
+		    WHERE seal_id = 1 AND table_name = 'expectations' AND chunk_no = 0`)
+		got := verify(t, pool, seal.VerifyOptions{})
+		require.Equal(t, seal.Tamper{SealID: 1, Kind: seal.KindCount, Table: "expectations", Detail: got.Detail}, *got)
+		require.Contains(t, got.Detail, "99 rows, sealed 100")
+	})
+
+	t.Run("an edited row with its hint rewritten too", func(t *testing.T) {
+		t.Parallel()
+		_, _, do, pool := sealed(t, 100, 100)
+		tb, _, err := canon.Lookup("acks")
+		require.NoError(t, err)
+		id := queryInt(t, pool, "SELECT id FROM rac.acks ORDER BY id OFFSET 40 LIMIT 1")
+		require.Equal(t, storedPrefix(t, pool, "acks", 40), leafPrefix(t, pool, tb, id), "the hint of the row as sealed")
+		do("UPDATE rac.acks SET result_id = 'forged' WHERE id = $1", id)
+		do(`UPDATE rac.seal_chunks SET leaf_prefixes = overlay(leaf_prefixes PLACING $1 FROM 8 * 40 + 1 FOR 8)
+		    WHERE seal_id = 1 AND table_name = 'acks' AND chunk_no = 0`, leafPrefix(t, pool, tb, id))
+		got := verify(t, pool, seal.VerifyOptions{})
+		require.Equal(t, seal.Tamper{SealID: 1, Kind: seal.KindRoot, Detail: got.Detail}, *got)
+	})
+
 	t.Run("a changed seal row", func(t *testing.T) {
 		t.Parallel()
 		_, _, do, pool := sealed(t, 10, 10)
@@ -207,6 +260,39 @@ func TestVerifyDetectsAndLocatesTampering(t *testing.T) {
 		require.Equal(t, seal.KindHeadMissing, got.Kind)
 		require.Equal(t, int64(1), got.SealID)
 	})
+}
+
+// leafPrefix returns the first 8 bytes of the leaf hash of row id of tb
+// as the ledger holds it now.
+func leafPrefix(t *testing.T, pool *pgxpool.Pool, tb *canon.Table, id int64) []byte {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), tb.Select, 0, int64(math.MaxInt64))
+	require.NoError(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		vals, err := rows.Values()
+		require.NoError(t, err)
+		if vals[0] != id {
+			continue
+		}
+		leaf, err := tb.EncodeLeaf(vals)
+		require.NoError(t, err)
+		h := canon.LeafHash(leaf)
+		return h[:8]
+	}
+	require.NoError(t, rows.Err())
+	t.Fatalf("no %s id %d", tb.Stem, id)
+	return nil
+}
+
+// storedPrefix returns the stored hint of the row at index i of table's
+// window in seal 1.
+func storedPrefix(t *testing.T, pool *pgxpool.Pool, table string, i int) []byte {
+	t.Helper()
+	var p []byte
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT substring(leaf_prefixes FROM 8 * $2 + 1 FOR 8)
+		FROM rac.seal_chunks WHERE seal_id = 1 AND table_name = $1 AND chunk_no = 0`, table, i).Scan(&p))
+	return p
 }
 
 func TestConcurrentSealersDoNotFork(t *testing.T) {
