@@ -59,7 +59,8 @@ func newPool(t *testing.T, url string) *pgxpool.Pool {
 	return pool
 }
 
-// newLedger returns a Ledger that writes whatever RAC_ENABLED says.
+// newLedger returns a Ledger that writes whatever RAC_ENABLED says:
+// Enabled is forced on, so fixtures are always written.
 func newLedger() *ledger.Ledger {
 	on := true
 	return ledger.New(ledger.Options{Enabled: &on})
