@@ -6,6 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -236,6 +240,29 @@ func TestTablesAreTheDocumentedOnes(t *testing.T) {
 		require.Equal(t, tb.SelectWhere("x.tx_id >= $1 AND x.tx_id < $2"), tb.Select)
 	}
 	require.Equal(t, []string{"expectations", "acks", "findings", "resolutions", "verdicts", "reconciliations"}, stems)
+
+	// The table of docs/canonical-encoding.md, row by row: table, stem and
+	// every column's name, type and NULL-ability, in order.
+	doc, err := os.ReadFile("../../docs/canonical-encoding.md")
+	require.NoError(t, err)
+	row := regexp.MustCompile("(?m)^\\| (\\d+) \\| `([^`]+)` \\| `([^`]+)` \\| (.+) \\|$")
+	var documented []canon.Table
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		require.Equal(t, strconv.Itoa(len(documented)+1), m[1], "tables numbered in seal order")
+		tb := canon.Table{Name: m[2], Stem: m[3]}
+		for _, col := range strings.Split(m[4], ", ") {
+			f := strings.Fields(col)
+			require.True(t, len(f) == 2 || len(f) == 3 && f[2] == "NULL", "column %q of %s", col, tb.Name)
+			tb.Columns = append(tb.Columns, canon.Column{Name: f[0], Type: canon.Type(f[1]), Nullable: len(f) == 3})
+		}
+		documented = append(documented, tb)
+	}
+	require.Len(t, documented, len(canon.Tables))
+	for i, tb := range canon.Tables {
+		require.Equal(t, documented[i].Name, tb.Name)
+		require.Equal(t, documented[i].Stem, tb.Stem)
+		require.Equal(t, documented[i].Columns, tb.Columns, tb.Name)
+	}
 }
 
 func TestParseHash(t *testing.T) {
