@@ -25,6 +25,18 @@ const (
 	KindStale   = "stale"
 )
 
+// Statuses of one expected action, as ReconcileBatch returns them
+// (rac.action_state, and drift for an ack nobody expected); result sorts
+// them into Result's lists.
+const (
+	statusAcked   = "acked"
+	statusLate    = "late"
+	statusFailed  = "failed"
+	statusPending = "pending"
+	statusMissing = "missing"
+	statusDrift   = "drift"
+)
+
 // Ref names one (domain, action) pair.
 type Ref struct {
 	Domain ledger.Domain `json:"domain"`

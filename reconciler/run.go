@@ -82,21 +82,21 @@ func (r *Reconciler) result(res Result, row db.ReconcileBatchRow, open []db.RunO
 	res.Verdict = row.FirstVerdict
 	for i, status := range row.Statuses {
 		ref := r.actionRef(row.StatusActionIds[i])
-		if status != "drift" {
+		if status != statusDrift {
 			res.Expected = append(res.Expected, ref)
 		}
 		switch status {
-		case "acked":
+		case statusAcked:
 			res.Acked = append(res.Acked, ref)
-		case "late":
+		case statusLate:
 			res.Late = append(res.Late, ref)
-		case "failed":
+		case statusFailed:
 			res.Failed = append(res.Failed, ref)
-		case "pending":
+		case statusPending:
 			res.Pending = append(res.Pending, ref)
-		case "missing":
+		case statusMissing:
 			res.Missing = append(res.Missing, ref)
-		case "drift":
+		case statusDrift:
 			res.Drift = append(res.Drift, ref)
 		}
 	}
