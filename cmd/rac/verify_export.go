@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
-	"flag"
 	"fmt"
-	"strings"
 
 	"github.com/racledger/racledger/internal/canon"
 	"github.com/racledger/racledger/internal/export"
@@ -27,46 +24,20 @@ const verifyExportSynopsis = "rac verify-export DIR [--pub-key FILE] [--head HAS
 func runVerifyExport(_ context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "verify-export", verifyExportSynopsis)
 	pubKey := fs.String("pub-key", "", "ed25519 public key `FILE` (PREFIX.pub from rac keygen) that must have signed manifest.json")
-	head := fs.String("head", "", "a seal hash published elsewhere (hex) that must be a listed seal or the export's seal_head")
-	// DIR may come before or after the flags.
-	var dir string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		dir, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, nil
-		}
-		return exitUsage, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	rest := fs.Args()
-	if dir == "" && len(rest) > 0 {
-		dir = rest[0]
-		if err := parseFlags(fs, rest[1:]); err != nil {
-			return parseError(err)
-		}
-		rest = fs.Args()
+	var head *canon.Hash
+	hashVar(fs, &head, "head", "a seal `HASH` published elsewhere (hex) that must be a listed seal or the export's seal_head")
+	dir, err := parsePositional(fs, args)
+	if err != nil {
+		return parseError(err)
 	}
 	if dir == "" {
 		return exitUsage, fmt.Errorf("%w: give the export directory: %s", errUsage, verifyExportSynopsis)
 	}
-	if len(rest) > 0 {
-		return exitUsage, fmt.Errorf("%w: unexpected arguments %q", errUsage, rest)
-	}
 	var pub ed25519.PublicKey
 	if *pubKey != "" {
-		var err error
 		if pub, err = export.LoadPublicKey(*pubKey); err != nil {
 			return exitUsage, fmt.Errorf("%w: --pub-key: %v", errUsage, err)
 		}
-	}
-	var published *canon.Hash
-	if *head != "" {
-		h, err := canon.ParseHash(*head)
-		if err != nil {
-			return exitUsage, fmt.Errorf("%w: --head: %v", errUsage, err)
-		}
-		published = &h
 	}
 	res, err := export.Verify(dir, pub)
 	if err != nil {
@@ -75,8 +46,8 @@ func runVerifyExport(_ context.Context, env *environment, args []string) (int, e
 	for _, s := range res.Seals {
 		fmt.Fprintf(env.stdout, "%s\n", s)
 	}
-	if published != nil {
-		if line := res.CheckPublishedHead(*published); line != "" {
+	if head != nil {
+		if line := res.CheckPublishedHead(*head); line != "" {
 			fmt.Fprintln(env.stdout, line)
 		}
 	}
