@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -186,11 +187,15 @@ func TestExportFormatsAgree(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(string(jb), "\n"), "\n")
 	require.Len(t, lines, 12)
 	var withMeta, withError map[string]any
+	objs := make([]map[string]any, len(lines))
+	raws := make([]map[string]json.RawMessage, len(lines))
 	for i, line := range lines {
 		var obj map[string]any
 		dec := json.NewDecoder(strings.NewReader(line))
 		dec.UseNumber()
 		require.NoError(t, dec.Decode(&obj), line)
+		require.NoError(t, json.Unmarshal([]byte(line), &raws[i]), line)
+		objs[i] = obj
 		require.True(t, strings.HasPrefix(line, `{"id":`+records[i+1][0]+`,"tx_id":`+records[i+1][1]+`,"tenant":"default"`), line)
 		require.Equal(t, records[i+1][3], obj["run_id"], "uuids as strings")
 		ts, err := time.Parse(time.RFC3339Nano, obj["acked_at"].(string))
@@ -220,6 +225,33 @@ func TestExportFormatsAgree(t *testing.T) {
 	res, err := export.Verify(dirs[export.Parquet], nil)
 	require.NoError(t, err)
 	require.True(t, res.Intact(), "%v", res.Problems)
+	rows := readParquet(t, filepath.Join(dirs[export.Parquet], "acks.parquet"))
+	require.Len(t, rows, len(objs))
+	var sawError, sawMeta bool
+	for i, row := range rows {
+		obj, raw := objs[i], raws[i]
+		require.Len(t, row, len(acks.Columns))
+		require.Equal(t, obj["id"], json.Number(strconv.FormatInt(row[0].Int64(), 10)), "id")
+		require.Equal(t, obj["tx_id"], json.Number(strconv.FormatInt(row[1].Int64(), 10)), "tx_id")
+		require.Equal(t, obj["tenant"], string(row[2].ByteArray()), "tenant")
+		runID, err := uuid.FromBytes(row[3].ByteArray())
+		require.NoError(t, err)
+		require.Equal(t, obj["run_id"], runID.String(), "run_id")
+		require.Equal(t, obj["acked_at"], time.UnixMicro(row[6].Int64()).UTC().Format("2006-01-02T15:04:05.000000Z"), "acked_at")
+		if row[9].IsNull() {
+			require.Nil(t, obj["error"], "error")
+		} else {
+			sawError = true
+			require.Equal(t, obj["error"], string(row[9].ByteArray()), "error")
+		}
+		if row[10].IsNull() {
+			require.JSONEq(t, "null", string(raw["metadata"]), "metadata")
+		} else {
+			sawMeta = true
+			require.Equal(t, string(raw["metadata"]), string(row[10].ByteArray()), "metadata, byte for byte")
+		}
+	}
+	require.True(t, sawError && sawMeta, "rows with an error and with metadata compared")
 }
 
 // TestReexportIsByteIdentical: a closed range exported again, after more

@@ -276,9 +276,9 @@ func replaceInFile(t *testing.T, path, old, new string) {
 	require.NoError(t, os.WriteFile(path, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644))
 }
 
-// editParquet rewrites a Parquet export file with edit applied to its
-// rows, through the export's own schema.
-func editParquet(t *testing.T, path, table string, edit func([]parquet.Row) []parquet.Row) {
+// readParquet returns the rows of the Parquet file at path, each value
+// in its column's canonical position.
+func readParquet(t *testing.T, path string) []parquet.Row {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
@@ -303,6 +303,14 @@ func editParquet(t *testing.T, path, table string, edit func([]parquet.Row) []pa
 		require.NoError(t, rr.Close())
 	}
 	require.NoError(t, f.Close())
+	return rows
+}
+
+// editParquet rewrites a Parquet export file with edit applied to its
+// rows, through the export's own schema.
+func editParquet(t *testing.T, path, table string, edit func([]parquet.Row) []parquet.Row) {
+	t.Helper()
+	rows := readParquet(t, path)
 	tbl, _, err := canon.Lookup(table)
 	require.NoError(t, err)
 	schema, err := export.ParquetSchema(tbl)
