@@ -11,14 +11,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/racledger/racledger/internal/migrate"
 	"github.com/racledger/racledger/internal/pgtest"
 	"github.com/racledger/racledger/ledger"
-	"github.com/racledger/racledger/migrations"
 	"github.com/racledger/racledger/reconciler"
 )
 
@@ -704,63 +701,34 @@ func TestPrivileges(t *testing.T) {
 	})
 }
 
-// grantState lists every privilege held on schema rac and its relations and
-// functions, with defaults made explicit, so two states compare equal when
-// they grant the same.
-func grantState(t *testing.T, pool *pgxpool.Pool) []string {
-	t.Helper()
-	return strs(t, pool, `
-		WITH objects (kind, name, acl) AS (
-		    SELECT 'schema', n.nspname::text, coalesce(n.nspacl, acldefault('n'::"char", n.nspowner))
-		    FROM pg_namespace n WHERE n.nspname = 'rac'
-		    UNION ALL
-		    SELECT 'relation', c.oid::regclass::text,
-		           coalesce(c.relacl, acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", c.relowner))
-		    FROM pg_class c WHERE c.relnamespace = 'rac'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-		    UNION ALL
-		    SELECT 'function', p.oid::regprocedure::text, coalesce(p.proacl, acldefault('f'::"char", p.proowner))
-		    FROM pg_proc p WHERE p.pronamespace = 'rac'::regnamespace
-		)
-		SELECT o.kind || ' ' || o.name || ' ' || coalesce(string_agg(g.entry, ',' ORDER BY g.entry), '')
-		FROM objects o
-		LEFT JOIN LATERAL (
-		    SELECT CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END || '=' || a.privilege_type
-		    FROM aclexplode(o.acl) a
-		) g (entry) ON true
-		GROUP BY o.kind, o.name
-		ORDER BY 1`)
-}
-
 func TestDownReversesUp(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := openPool(t, pgtest.NewEmptyDatabase(t).URL)
-	sqlDB := stdlib.OpenDBFromPool(pool)
-	t.Cleanup(func() { _ = sqlDB.Close() })
-	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS,
-		goose.WithTableName(migrate.TableName), goose.WithDisableGlobalRegistry(true))
+	m, err := migrate.New(pool, nil)
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
 
-	_, err = provider.UpTo(ctx, 2)
+	_, err = m.UpTo(ctx, 2)
 	require.NoError(t, err)
-	before := grantState(t, pool)
+	before := pgtest.Grants(t, pool)
 
-	_, err = provider.UpTo(ctx, 3)
+	_, err = m.UpTo(ctx, 3)
 	require.NoError(t, err)
-	up := grantState(t, pool)
+	up := pgtest.Grants(t, pool)
 	require.NotEqual(t, before, up)
 	require.True(t, slices.ContainsFunc(up, func(s string) bool { return strings.HasPrefix(s, "function rac.ack(") }))
 
-	_, err = provider.DownTo(ctx, 2)
+	_, err = m.DownTo(ctx, 2)
 	require.NoError(t, err)
-	require.Equal(t, before, grantState(t, pool), "down grants exactly what was granted before up")
+	require.Equal(t, before, pgtest.Grants(t, pool), "down grants exactly what was granted before up")
 	require.Equal(t, 3, count(t, pool,
 		`SELECT count(*) FROM pg_roles WHERE rolname IN ('rac_writer', 'rac_reconciler', 'rac_auditor')`),
 		"the roles are cluster-wide: down keeps them")
 
 	// Up again, now that the roles exist.
-	_, err = provider.UpTo(ctx, 3)
+	_, err = m.UpTo(ctx, 3)
 	require.NoError(t, err)
-	require.Equal(t, up, grantState(t, pool))
+	require.Equal(t, up, pgtest.Grants(t, pool))
 	require.Equal(t, len(ledger.StandardRun(time.Second)), count(t, pool, `SELECT count(*) FROM rac.contract_actions`))
 }

@@ -69,6 +69,16 @@ func (m *Migrator) Up(ctx context.Context) (int, error) {
 	return len(results), nil
 }
 
+// UpTo applies the pending migrations up to and including version and
+// returns how many it applied.
+func (m *Migrator) UpTo(ctx context.Context, version int64) (int, error) {
+	results, err := m.provider.UpTo(ctx, version)
+	if err != nil {
+		return len(results), fmt.Errorf("migrate up to %d: %w", version, err)
+	}
+	return len(results), nil
+}
+
 // Down reverses the most recent migration. It reports false when there was
 // nothing to reverse.
 func (m *Migrator) Down(ctx context.Context) (bool, error) {

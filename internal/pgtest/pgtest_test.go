@@ -2,6 +2,7 @@ package pgtest_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -174,6 +175,25 @@ func TestLoginRole(t *testing.T) {
 		       to_regclass('public.owned_by_login_role') IS NOT NULL`, name).Scan(&exists, &owned))
 	assert.False(t, exists, "role %s is dropped after the test", name)
 	assert.False(t, owned, "what the role owned is dropped with it")
+}
+
+func TestGrants(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	before := pgtest.Grants(t, pool)
+	assert.True(t, slices.IsSorted(before), "sorted")
+	assert.Contains(t, before, "schema rac rac_auditor=USAGE")
+
+	_, err := pool.Exec(ctx, `CREATE FUNCTION rac.no_grants() RETURNS int LANGUAGE sql AS 'SELECT 1';
+		REVOKE ALL ON FUNCTION rac.no_grants() FROM PUBLIC, CURRENT_USER`)
+	require.NoError(t, err)
+	assert.Contains(t, pgtest.Grants(t, pool), "function rac.no_grants() ", "an object without privileges is listed")
+
+	_, err = pool.Exec(ctx, `GRANT EXECUTE ON FUNCTION rac.no_grants() TO rac_auditor`)
+	require.NoError(t, err)
+	after := pgtest.Grants(t, pool)
+	assert.Contains(t, after, "function rac.no_grants() rac_auditor=EXECUTE")
+	assert.NotContains(t, after, "function rac.no_grants() ")
 }
 
 // BenchmarkNewDatabase measures the per-test cost of cloning the migrated

@@ -5,49 +5,14 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/racledger/racledger/internal/migrate"
 	"github.com/racledger/racledger/internal/pgtest"
-	"github.com/racledger/racledger/migrations"
 )
 
 // reportViewsVersion is the migration that creates the report views.
 const reportViewsVersion = 4
-
-// grants lists every privilege granted on schema rac and on its relations
-// and functions ("kind object grantee=privilege"), defaults made explicit so
-// that a grant followed by its revoke compares equal to neither.
-func grants(t *testing.T, pool *pgxpool.Pool) []string {
-	t.Helper()
-	rows, err := pool.Query(context.Background(), `
-		WITH objects (kind, name, acl) AS (
-		    SELECT 'schema', n.nspname::text, coalesce(n.nspacl, acldefault('n', n.nspowner))
-		    FROM pg_namespace n WHERE n.nspname = 'rac'
-		    UNION ALL
-		    SELECT 'relation', c.oid::regclass::text, coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char", c.relowner))
-		    FROM pg_class c WHERE c.relnamespace = 'rac'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-		    UNION ALL
-		    SELECT 'function', p.oid::regprocedure::text, coalesce(p.proacl, acldefault('f', p.proowner))
-		    FROM pg_proc p WHERE p.pronamespace = 'rac'::regnamespace
-		)
-		SELECT o.kind || ' ' || o.name || ' ' || CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END
-		       || '=' || a.privilege_type
-		FROM objects o, aclexplode(o.acl) a
-		ORDER BY 1`)
-	require.NoError(t, err)
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		require.NoError(t, rows.Scan(&s))
-		out = append(out, s)
-	}
-	require.NoError(t, rows.Err())
-	return out
-}
 
 func TestDownReversesUp(t *testing.T) {
 	t.Parallel()
@@ -55,23 +20,21 @@ func TestDownReversesUp(t *testing.T) {
 	pool, err := pgxpool.New(ctx, pgtest.NewEmptyDatabase(t).URL)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	sqlDB := stdlib.OpenDBFromPool(pool)
-	t.Cleanup(func() { _ = sqlDB.Close() })
-	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS,
-		goose.WithTableName(migrate.TableName), goose.WithDisableGlobalRegistry(true))
+	m, err := migrate.New(pool, nil)
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
 	views := func() (n int) {
 		require.NoError(t, pool.QueryRow(ctx, `
 			SELECT count(to_regclass(v)) FROM unnest(ARRAY['rac.action_status', 'rac.findings_history', 'rac.daily_summary']) v`).Scan(&n))
 		return n
 	}
 
-	_, err = provider.UpTo(ctx, reportViewsVersion-1)
+	_, err = m.UpTo(ctx, reportViewsVersion-1)
 	require.NoError(t, err)
-	before := grants(t, pool)
-	_, err = provider.UpTo(ctx, reportViewsVersion)
+	before := pgtest.Grants(t, pool)
+	_, err = m.UpTo(ctx, reportViewsVersion)
 	require.NoError(t, err)
-	up := grants(t, pool)
+	up := pgtest.Grants(t, pool)
 	require.Equal(t, 3, views())
 	require.Subset(t, up, []string{
 		"schema rac rac_auditor=USAGE",
@@ -81,17 +44,17 @@ func TestDownReversesUp(t *testing.T) {
 		"function rac.action_state(boolean,timestamp with time zone,timestamp with time zone,timestamp with time zone,timestamp with time zone,interval) rac_auditor=EXECUTE",
 	})
 
-	_, err = provider.DownTo(ctx, reportViewsVersion-1)
+	_, err = m.DownTo(ctx, reportViewsVersion-1)
 	require.NoError(t, err)
 	require.Zero(t, views())
-	require.Equal(t, before, grants(t, pool), "down grants exactly what was granted before up")
+	require.Equal(t, before, pgtest.Grants(t, pool), "down grants exactly what was granted before up")
 	var role bool
 	require.NoError(t, pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rac_auditor')`).Scan(&role))
 	require.True(t, role, "the role is cluster-wide: down keeps it")
 
-	_, err = provider.UpTo(ctx, reportViewsVersion)
+	_, err = m.UpTo(ctx, reportViewsVersion)
 	require.NoError(t, err)
-	require.Equal(t, up, grants(t, pool), "up again, now that the role exists")
+	require.Equal(t, up, pgtest.Grants(t, pool), "up again, now that the role exists")
 
 	t.Run("down revokes the schema and the function when nothing else makes rac_auditor an auditor", func(t *testing.T) {
 		// As when migration 00003 has not granted rac_auditor other views.
@@ -108,9 +71,9 @@ func TestDownReversesUp(t *testing.T) {
 			END
 			$$`)
 		require.NoError(t, err)
-		_, err = provider.DownTo(ctx, reportViewsVersion-1)
+		_, err = m.DownTo(ctx, reportViewsVersion-1)
 		require.NoError(t, err)
-		for _, g := range grants(t, pool) {
+		for _, g := range pgtest.Grants(t, pool) {
 			require.NotContains(t, g, "rac_auditor=", "rac_auditor keeps nothing in schema rac")
 		}
 	})
