@@ -9,10 +9,12 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -301,8 +303,8 @@ func reconcile(t *testing.T, pool *pgxpool.Pool) {
 
 func ptr[T any](v T) *T { return &v }
 
-// TestExportWaitsForOpenTransactions: a transaction that wrote into the
-// range and has not committed makes the range open.
+// TestExportRefusesAnOpenRange: a transaction that wrote into the range
+// and has not committed makes the range open.
 func TestExportRefusesAnOpenRange(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -328,6 +330,62 @@ func TestExportRefusesAnOpenRange(t *testing.T) {
 	m, err := export.Export(ctx, pool, opts)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, m.Files[1].Rows, "the committed ack is exported")
+}
+
+// TestExportWaitsForAnOpenRangeToClose: with Wait, an export of a range
+// that a transaction still holds open waits for it, then exports what it
+// committed.
+func TestExportWaitsForAnOpenRangeToClose(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	from := ledgertest.Now(t, pool)
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	ledgertest.Ack(t, tx, uuid.New(), ledger.Logs, ledger.StartTrace, "", ledgertest.Now(t, tx))
+	to := ledgertest.Now(t, pool)
+
+	waiting := make(chan struct{})
+	opts := export.Options{From: from, To: to, Format: export.JSONL, Dir: t.TempDir(), Wait: 30 * time.Second,
+		Logger: slog.New(&signalHandler{msg: "export: waiting for transactions that may write into the range", ch: waiting})}
+	type result struct {
+		m   *export.Manifest
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		m, err := export.Export(ctx, pool, opts)
+		done <- result{m, err}
+	}()
+	select {
+	case <-waiting:
+	case r := <-done:
+		t.Fatalf("export returned before waiting: %v", r.err)
+	}
+	require.NoError(t, tx.Commit(ctx))
+	r := <-done
+	require.NoError(t, r.err)
+	require.Equal(t, "acks.jsonl", r.m.Files[1].Name)
+	require.EqualValues(t, 1, r.m.Files[1].Rows, "the ack committed while the export waited is exported")
+}
+
+// signalHandler is a slog handler that closes ch on the first record with
+// message msg, at any level.
+type signalHandler struct {
+	msg  string
+	ch   chan struct{}
+	once sync.Once
+}
+
+func (h *signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *signalHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *signalHandler) WithGroup(string) slog.Handler            { return h }
+func (h *signalHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.once.Do(func() { close(h.ch) })
+	}
+	return nil
 }
 
 func TestExportTenant(t *testing.T) {

@@ -276,6 +276,39 @@ func replaceInFile(t *testing.T, path, old, new string) {
 	require.NoError(t, os.WriteFile(path, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644))
 }
 
+// TestSealRangeExportDoesNotWait: a transaction still in progress keeps a
+// time range open, but not a seal range, whose rows are final: the seal
+// range exports at once, without Wait, and holds exactly the sealed rows.
+func TestSealRangeExportDoesNotWait(t *testing.T) {
+	t.Parallel()
+	d := sealedDataset(t)
+	ctx := context.Background()
+	tx, err := d.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	ledgertest.Ack(t, tx, uuid.New(), ledger.Logs, ledger.StartTrace, "", ledgertest.Now(t, tx))
+	to := ledgertest.Now(t, d.pool)
+
+	_, err = export.Export(ctx, d.pool, export.Options{From: d.from, To: to, Format: export.CSV, Dir: t.TempDir()})
+	require.ErrorIs(t, err, export.ErrOpenRange, "the transaction keeps a time range open")
+
+	opts := export.Options{Seals: &export.SealRange{From: 1, To: 3}, Format: export.CSV, Dir: t.TempDir()}
+	m, err := export.Export(ctx, d.pool, opts)
+	require.NoError(t, err)
+	require.Len(t, m.Seals, 3)
+	for i, f := range m.Files {
+		var sealed int64
+		for _, s := range m.Seals {
+			require.True(t, s.Complete, "seal %d", s.ID)
+			sealed += s.RowCounts[i]
+		}
+		require.Equal(t, sealed, f.Rows, "%s holds exactly the sealed rows", f.Name)
+	}
+	res, err := export.Verify(opts.Dir, nil)
+	require.NoError(t, err)
+	require.True(t, res.Intact(), "%v", res.Problems)
+}
+
 // readParquet returns the rows of the Parquet file at path, each value
 // in its column's canonical position.
 func readParquet(t *testing.T, path string) []parquet.Row {
