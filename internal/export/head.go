@@ -7,14 +7,14 @@ import (
 	"github.com/racledger/racledger/internal/canon"
 )
 
-// CheckPublishedHead checks the export against head, a seal hash published
-// outside the database (docs/tamper-evidence.md, "Publishing heads"): it
+// CheckPublishedHead checks the export against published, a seal hash
+// published outside the database (docs/tamper-evidence.md, "Publishing heads"): it
 // must be the seal_hash of a seal the manifest lists, or of the manifest's
 // seal_head. Verify has already checked that the listed seals hash to
 // their seal_hash and that consecutive ones chain, so a match anchors the
 // run of consecutive listed seals that ends at the matching one. It
 // returns a line saying what the head anchors; when the export does not
-// contain head, it records a problem instead (an export taken before the
+// contain it, it records a problem instead (an export taken before the
 // head was published cannot be anchored to it: use an older head).
 func (r *Result) CheckPublishedHead(published canon.Hash) string {
 	head := published.String()
