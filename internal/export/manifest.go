@@ -124,16 +124,8 @@ type Seal struct {
 // Header returns the seal's fields as canon hashes them; it fails on a
 // hash that is not 32 bytes of hex.
 func (s *Seal) Header() (canon.SealHeader, error) {
-	h := canon.SealHeader{ID: s.ID, Version: s.Version, HorizonFrom: s.HorizonFrom, HorizonTo: s.HorizonTo,
-		RowCounts: []int64(s.RowCounts), SealedAt: s.SealedAt}
-	var err error
-	if h.MerkleRoot, err = canon.ParseHash(s.MerkleRoot); err != nil {
-		return h, fmt.Errorf("merkle_root: %w", err)
-	}
-	if h.PrevHash, err = canon.ParseHash(s.PrevHash); err != nil {
-		return h, fmt.Errorf("prev_hash: %w", err)
-	}
-	return h, nil
+	return canon.ParseSealHeader(canon.SealHeader{ID: s.ID, Version: s.Version, HorizonFrom: s.HorizonFrom,
+		HorizonTo: s.HorizonTo, RowCounts: []int64(s.RowCounts), SealedAt: s.SealedAt}, s.MerkleRoot, s.PrevHash)
 }
 
 // SealHead identifies the latest seal when the export was taken.
