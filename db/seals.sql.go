@@ -65,29 +65,6 @@ func (q *Queries) SealCovering(ctx context.Context, db DBTX, txID int64) (RacSea
 	return i, err
 }
 
-const sealGet = `-- name: SealGet :one
-SELECT id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash, seal_hash, sealed_at
-FROM rac.seals
-WHERE id = $1
-`
-
-func (q *Queries) SealGet(ctx context.Context, db DBTX, id int64) (RacSeal, error) {
-	row := db.QueryRow(ctx, sealGet, id)
-	var i RacSeal
-	err := row.Scan(
-		&i.ID,
-		&i.Version,
-		&i.HorizonFrom,
-		&i.HorizonTo,
-		&i.RowCounts,
-		&i.MerkleRoot,
-		&i.PrevHash,
-		&i.SealHash,
-		&i.SealedAt,
-	)
-	return i, err
-}
-
 const sealHead = `-- name: SealHead :one
 SELECT id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash, seal_hash, sealed_at
 FROM rac.seals
@@ -180,17 +157,11 @@ func (q *Queries) SealNext(ctx context.Context, db DBTX, id int64) (RacSeal, err
 }
 
 const sealSeesWholeLedger = `-- name: SealSeesWholeLedger :one
-SELECT (NOT (row_security_active('rac.expectations'::regclass) OR row_security_active('rac.acks'::regclass)
-             OR row_security_active('rac.findings'::regclass) OR row_security_active('rac.finding_resolutions'::regclass)
-             OR row_security_active('rac.run_verdicts'::regclass))
-        OR pg_has_role(current_user, 'rac_reconciler', 'MEMBER')
-        OR NOT EXISTS (SELECT 1 FROM rac.tenants t WHERE NOT t.id = ANY (rac.tenant_scope())))::bool AS whole
+SELECT rac.sees_whole_ledger()::bool AS whole
 `
 
 // Whether this session reads every row of every ledger table, as sealing,
-// verification and proofs must: row-level security does not apply to it
-// (table owner, superuser, BYPASSRLS), or it is a member of rac_reconciler
-// (whose policies read every row), or its tenant scope is every tenant.
+// verification and proofs must (rac.sees_whole_ledger, migration 00006).
 func (q *Queries) SealSeesWholeLedger(ctx context.Context, db DBTX) (bool, error) {
 	row := db.QueryRow(ctx, sealSeesWholeLedger)
 	var whole bool

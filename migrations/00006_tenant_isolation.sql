@@ -220,6 +220,30 @@ $$;
 -- it tells a session only which tenant ids it may see itself.
 GRANT EXECUTE ON FUNCTION rac.tenant_scope() TO PUBLIC;
 
+-- rac.sees_whole_ledger: whether this session reads every row of every
+-- tenant-keyed ledger table, as a reconciliation pass, a seal, a
+-- verification and a proof must (one of them over some tenants' rows would
+-- certify or seal the others' unseen): row-level security does not apply
+-- to it (table owner, superuser, BYPASSRLS), or it is a rac_reconciler
+-- member (whose policies read every row), or its scope is every tenant.
+-- Runs with the caller's rights: it answers for the caller.
+-- +goose StatementBegin
+CREATE FUNCTION rac.sees_whole_ledger() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT NOT (row_security_active('rac.expectations'::regclass) OR row_security_active('rac.acks'::regclass)
+                OR row_security_active('rac.findings'::regclass)
+                OR row_security_active('rac.finding_resolutions'::regclass)
+                OR row_security_active('rac.run_verdicts'::regclass))
+        OR pg_has_role(current_user, 'rac_reconciler', 'MEMBER')
+        OR NOT EXISTS (SELECT 1 FROM rac.tenants t WHERE NOT t.id = ANY (rac.tenant_scope()))
+$$;
+-- +goose StatementEnd
+
+COMMENT ON FUNCTION rac.sees_whole_ledger() IS
+    'Whether this session reads every ledger row: no row-level security for it, a rac_reconciler member, or a scope of every tenant.';
+
+GRANT EXECUTE ON FUNCTION rac.sees_whole_ledger() TO PUBLIC;
+
 -- Row-level security on every tenant-keyed ledger table. A role it binds
 -- reads only the rows of its scope and inserts only rows of its scope whose
 -- server-assigned columns are the server's: tx_id is the inserting
@@ -597,5 +621,6 @@ $$;
 COMMENT ON FUNCTION rac.current_tenant() IS
     'Id of the session''s tenant, named by the setting rac.tenant (unset or empty: default). Unknown tenant: SQLSTATE RC107.';
 
+DROP FUNCTION rac.sees_whole_ledger();
 DROP FUNCTION rac.tenant_scope();
 DROP TABLE rac.tenant_roles;

@@ -664,14 +664,14 @@ func TestPrivileges(t *testing.T) {
 
 	t.Run("the writer holds no table privilege and executes the write functions", func(t *testing.T) {
 		require.Empty(t, privileges("rac_writer", "r,p,v,m,S"))
-		require.Equal(t, []string{"ack", "current_tenant", "expect", "tenant_scope"}, executable("rac_writer"))
+		require.Equal(t, []string{"ack", "current_tenant", "expect", "sees_whole_ledger", "tenant_scope"}, executable("rac_writer"))
 	})
 
-	t.Run("public executes only the tenant scope", func(t *testing.T) {
+	t.Run("public executes only the tenant scope functions", func(t *testing.T) {
 		// Row-level security policies and the report views call
-		// rac.tenant_scope as the querying role; it tells a session only
-		// its own scope.
-		require.Equal(t, []string{"tenant_scope"}, executable("public"))
+		// rac.tenant_scope as the querying role, and passes and seals ask
+		// rac.sees_whole_ledger; both tell a session only about itself.
+		require.Equal(t, []string{"sees_whole_ledger", "tenant_scope"}, executable("public"))
 		require.Empty(t, privileges("public", "r,p,v,m,S"))
 	})
 
@@ -682,7 +682,7 @@ func TestPrivileges(t *testing.T) {
 			require.Regexp(t, `:SELECT$`, p)
 		}
 		require.Subset(t, got, []string{"open_findings:SELECT", "run_status:SELECT"})
-		require.Equal(t, []string{"action_state", "tenant_scope"}, executable("rac_auditor"))
+		require.Equal(t, []string{"action_state", "sees_whole_ledger", "tenant_scope"}, executable("rac_auditor"))
 	})
 
 	t.Run("the reconciler reads the ledger and appends history", func(t *testing.T) {
@@ -697,7 +697,7 @@ func TestPrivileges(t *testing.T) {
 		for _, table := range []string{"acks", "contract_actions", "expectations", "tenants"} {
 			require.Contains(t, got, table+":SELECT")
 		}
-		require.Equal(t, []string{"action_state", "tenant_scope"}, executable("rac_reconciler"))
+		require.Equal(t, []string{"action_state", "sees_whole_ledger", "tenant_scope"}, executable("rac_reconciler"))
 	})
 }
 

@@ -6,20 +6,14 @@
 -- name: PassStart :one
 -- The watermark (max over finished passes: their windows are contiguous
 -- from the start of time) and the new horizon and clock. Transactions below
--- the horizon have all finished, so their rows are final. sees_whole_ledger:
--- row-level security does not limit this session (owner, superuser), or it
--- is a rac_reconciler member (whose policies read every row), or its tenant
--- scope is every tenant; a pass that saw some tenants would certify the
--- others' runs unseen.
+-- the horizon have all finished, so their rows are final. A pass that saw
+-- only some tenants (sees_whole_ledger false) would certify the others'
+-- runs unseen.
 SELECT coalesce(max(r.horizon_to), 0)::bigint AS horizon_from,
        coalesce(max(r.deadline_to), to_timestamp(0))::timestamptz AS deadline_from,
        pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon_to,
        clock_timestamp()::timestamptz AS as_of,
-       (NOT (row_security_active('rac.expectations'::regclass) OR row_security_active('rac.acks'::regclass)
-             OR row_security_active('rac.findings'::regclass) OR row_security_active('rac.finding_resolutions'::regclass)
-             OR row_security_active('rac.run_verdicts'::regclass))
-        OR pg_has_role(current_user, 'rac_reconciler', 'MEMBER')
-        OR NOT EXISTS (SELECT 1 FROM rac.tenants t WHERE NOT t.id = ANY (rac.tenant_scope())))::bool AS sees_whole_ledger
+       rac.sees_whole_ledger()::bool AS sees_whole_ledger
 FROM rac.reconciliations r
 WHERE r.final;
 

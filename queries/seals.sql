@@ -16,11 +16,6 @@ FROM rac.seals
 ORDER BY id DESC
 LIMIT 1;
 
--- name: SealGet :one
-SELECT id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash, seal_hash, sealed_at
-FROM rac.seals
-WHERE id = $1;
-
 -- name: SealNext :one
 -- The first seal after the given id: verification walks the chain one seal
 -- at a time, so memory stays flat however long the chain is.
@@ -53,14 +48,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7);
 
 -- name: SealSeesWholeLedger :one
 -- Whether this session reads every row of every ledger table, as sealing,
--- verification and proofs must: row-level security does not apply to it
--- (table owner, superuser, BYPASSRLS), or it is a member of rac_reconciler
--- (whose policies read every row), or its tenant scope is every tenant.
-SELECT (NOT (row_security_active('rac.expectations'::regclass) OR row_security_active('rac.acks'::regclass)
-             OR row_security_active('rac.findings'::regclass) OR row_security_active('rac.finding_resolutions'::regclass)
-             OR row_security_active('rac.run_verdicts'::regclass))
-        OR pg_has_role(current_user, 'rac_reconciler', 'MEMBER')
-        OR NOT EXISTS (SELECT 1 FROM rac.tenants t WHERE NOT t.id = ANY (rac.tenant_scope())))::bool AS whole;
+-- verification and proofs must (rac.sees_whole_ledger, migration 00006).
+SELECT rac.sees_whole_ledger()::bool AS whole;
 
 -- name: SealsBetween :many
 -- The seals with ids from $1 to $2, both included, in id order.
