@@ -102,7 +102,7 @@ type RacFinding struct {
 	Detail           json.RawMessage
 }
 
-// A finding that stopped being true: a later success ack (resolution = acked, resolved_at = that ack's time) or a waiver. A finding is resolved at most once and never reopens.
+// A finding that stopped holding, closed once and never reopened: acked (a success ack written after the violation began), retracted (evidence written in time but committed after the finding: it never held), superseded (an error ack written after the deadline made a missing action failed), declared (a drift ack's expectation, written after the ack, committed later) or waived. resolved_at: when it stopped holding (never before violated_at); ack_id: the evidence ack.
 type RacFindingResolution struct {
 	ID               int64
 	TxID             int64
@@ -117,7 +117,7 @@ type RacFindingResolution struct {
 	Reason           *string
 }
 
-// Every finding the reconciler recorded, with its resolution (acked: a later success ack; waived) if any. open: unresolved and of a violation kind (late is history, never open), as in rac.open_findings.
+// Every finding the reconciler recorded, with its resolution if any (acked, retracted, superseded, declared, waived) and the resolution's evidence row. open: unresolved and of a violation kind (late is history, never open), as in rac.open_findings.
 type RacFindingsHistory struct {
 	FindingID            int64
 	TenantID             string
@@ -135,6 +135,11 @@ type RacFindingsHistory struct {
 	Actor                *string
 	Reason               *string
 	Open                 *bool
+	// Where the evidence of the resolution lives: acks (resolved_by_ack_id) or expectations (a drift's declaration).
+	EvidenceTable interface{}
+	EvidenceID    int64
+	// The evidence row's own time: the ack's acked_at or the expectation's declared_at.
+	EvidenceAt time.Time
 }
 
 // Findings of the violation kinds (missing, failed, drift, invalid, stale) that no resolution has closed.
@@ -173,6 +178,16 @@ type RacReconciliation struct {
 	StartedAt           time.Time
 	FinishedAt          time.Time
 	Reconciler          string
+}
+
+// Runs the reconciler must judge again: the pass whose transaction window holds a request's tx_id reconciles its run.
+type RacRejudgeRequest struct {
+	ID          int64
+	TxID        int64
+	RequestedAt time.Time
+	RunID       uuid.UUID
+	TenantID    int16
+	Reason      string
 }
 
 // Latest verdict per run (clean, pending, violated). seq 0: reconciled clean at first sight, no verdict row needed.

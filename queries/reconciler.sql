@@ -17,18 +17,36 @@ SELECT coalesce(max(r.horizon_to), 0)::bigint AS horizon_from,
 FROM rac.reconciliations r
 WHERE r.final;
 
+-- name: ReconcileLock :exec
+-- Serialises the reconciler's reads of candidates and its batches across
+-- every reconciler of the database, until the transaction ends. Take it as
+-- the first statement of a READ COMMITTED transaction: each later
+-- statement's snapshot then holds every batch committed before, so no
+-- judgment is ever made on older evidence than one already recorded (see
+-- reconciler/doc.go, "Confluence").
+SELECT pg_advisory_xact_lock(5927209463450566476);
+
 -- name: PassCandidates :many
 -- The runs a pass must reconcile, in (run, tenant) order after the given
--- key, at most page_size of them: runs with an expectation written in the
--- tx window [horizon_from, horizon_to) or whose deadline fell in
--- (deadline_from, deadline_to] that has no on-time success ack (an
--- anti-join), and runs with an ack written in the tx window for no
--- expectation (drift) or for an expectation declared before the window
--- (which an earlier pass saw pending, missing or failed), and runs with a
--- finding waived in the tx window. Every other run
--- the windows touched was declared and acked on time within the window: it
--- is clean and costs no write. An empty window's arms are removed from the
--- plan by their constant-false condition, so an idle pass scans nothing.
+-- key, at most page_size of them. A row is final once its tx_id lies below
+-- a pass's horizon; the tx window [horizon_from, horizon_to) holds the rows
+-- that became final since the previous pass, the deadline window
+-- (deadline_from, deadline_to] the deadlines (grace removed) that fell.
+-- A run is a candidate when
+--   1. an expectation of the tx window lacks an on-time success ack;
+--   2. an ack of the tx window whose action is not acked on time: drift,
+--      or a failure report or late ack with no on-time success beside it;
+--   3. an expectation's deadline fell in the deadline window and it has no
+--      ack at all (one not final yet brings its run back through arm 2 or 4
+--      once it is);
+--   4. the tx window touched it and it has a finding or a verdict already:
+--      whatever an earlier pass recorded is judged again against the rows
+--      that became final, however the earlier pass found the run;
+--   5. a resolution (a waiver) or a rejudge request of the tx window names it.
+-- Every other run the windows touched is declared and acked on time and
+-- was never recorded: it is clean and costs no write. An empty window's
+-- arms are removed from the plan by their constant-false condition, so an
+-- idle pass scans nothing.
 SELECT x.run_id, x.tenant_id
 FROM (
     SELECT e.run_id, e.tenant_id
@@ -41,19 +59,6 @@ FROM (
           WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id
             AND a.error IS NULL AND a.acked_at <= e.deadline_at + sqlc.arg(grace_ms)::bigint * interval '1 millisecond')
     UNION ALL
-    SELECT e.run_id, e.tenant_id
-    FROM rac.expectations e
-    WHERE sqlc.arg(deadline_from)::timestamptz < sqlc.arg(deadline_to)::timestamptz
-      AND e.deadline_at > sqlc.arg(deadline_from)::timestamptz AND e.deadline_at <= sqlc.arg(deadline_to)::timestamptz
-      -- rows of the tx window were checked by the arm above
-      AND NOT (e.tx_id >= sqlc.arg(horizon_from)::bigint AND e.tx_id < sqlc.arg(horizon_to)::bigint)
-      AND (e.run_id, e.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
-      AND NOT EXISTS (
-          SELECT 1 FROM rac.acks a
-          WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id
-            AND a.error IS NULL AND a.acked_at <= e.deadline_at + sqlc.arg(grace_ms)::bigint * interval '1 millisecond')
-    UNION ALL
-    -- An ack of the window for no expectation: drift (an anti-join).
     SELECT a.run_id, a.tenant_id
     FROM rac.acks a
     WHERE sqlc.arg(horizon_from)::bigint < sqlc.arg(horizon_to)::bigint
@@ -61,22 +66,43 @@ FROM (
       AND (a.run_id, a.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
       AND NOT EXISTS (
           SELECT 1 FROM rac.expectations e
-          WHERE e.run_id = a.run_id AND e.tenant_id = a.tenant_id AND e.action_id = a.action_id)
+          WHERE e.run_id = a.run_id AND e.tenant_id = a.tenant_id AND e.action_id = a.action_id
+            AND ((a.error IS NULL AND a.acked_at <= e.deadline_at + sqlc.arg(grace_ms)::bigint * interval '1 millisecond')
+                 -- a failure report or a late ack beside an on-time success
+                 OR EXISTS (
+                     SELECT 1 FROM rac.acks s
+                     WHERE s.run_id = e.run_id AND s.tenant_id = e.tenant_id AND s.action_id = e.action_id
+                       AND s.error IS NULL
+                       AND s.acked_at <= e.deadline_at + sqlc.arg(grace_ms)::bigint * interval '1 millisecond')))
     UNION ALL
-    -- An ack of the window for an expectation declared before the window:
-    -- it may complete, fail or resolve what an earlier pass recorded or
-    -- left pending. (None exists before the first pass.)
-    SELECT a.run_id, a.tenant_id
-    FROM rac.acks a
-    JOIN rac.expectations e
-      ON e.run_id = a.run_id AND e.tenant_id = a.tenant_id AND e.action_id = a.action_id
-    WHERE sqlc.arg(horizon_from)::bigint > 0
-      AND sqlc.arg(horizon_from)::bigint < sqlc.arg(horizon_to)::bigint
-      AND a.tx_id >= sqlc.arg(horizon_from)::bigint AND a.tx_id < sqlc.arg(horizon_to)::bigint
-      AND (a.run_id, a.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
-      AND e.tx_id < sqlc.arg(horizon_from)::bigint
+    SELECT e.run_id, e.tenant_id
+    FROM rac.expectations e
+    WHERE sqlc.arg(deadline_from)::timestamptz < sqlc.arg(deadline_to)::timestamptz
+      AND e.deadline_at > sqlc.arg(deadline_from)::timestamptz AND e.deadline_at <= sqlc.arg(deadline_to)::timestamptz
+      -- rows of the tx window were checked by arm 1
+      AND NOT (e.tx_id >= sqlc.arg(horizon_from)::bigint AND e.tx_id < sqlc.arg(horizon_to)::bigint)
+      AND (e.run_id, e.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
+      AND NOT EXISTS (
+          SELECT 1 FROM rac.acks a
+          WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id)
     UNION ALL
-    -- A finding waived in the window: the run's verdict may change.
+    SELECT w.run_id, w.tenant_id
+    FROM (
+        SELECT e.run_id, e.tenant_id
+        FROM rac.expectations e
+        WHERE sqlc.arg(horizon_from)::bigint < sqlc.arg(horizon_to)::bigint
+          AND e.tx_id >= sqlc.arg(horizon_from)::bigint AND e.tx_id < sqlc.arg(horizon_to)::bigint
+          AND (e.run_id, e.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
+        UNION
+        SELECT a.run_id, a.tenant_id
+        FROM rac.acks a
+        WHERE sqlc.arg(horizon_from)::bigint < sqlc.arg(horizon_to)::bigint
+          AND a.tx_id >= sqlc.arg(horizon_from)::bigint AND a.tx_id < sqlc.arg(horizon_to)::bigint
+          AND (a.run_id, a.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
+    ) w
+    WHERE EXISTS (SELECT 1 FROM rac.run_verdicts v WHERE v.run_id = w.run_id AND v.tenant_id = w.tenant_id)
+       OR EXISTS (SELECT 1 FROM rac.findings f WHERE f.run_id = w.run_id AND f.tenant_id = w.tenant_id)
+    UNION ALL
     SELECT f.run_id, f.tenant_id
     FROM rac.finding_resolutions r
     JOIN rac.findings f ON f.id = r.finding_id
@@ -84,6 +110,12 @@ FROM (
       AND r.tx_id >= sqlc.arg(horizon_from)::bigint AND r.tx_id < sqlc.arg(horizon_to)::bigint
       AND r.resolution = 'waived'
       AND (f.run_id, f.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
+    UNION ALL
+    SELECT q.run_id, q.tenant_id
+    FROM rac.rejudge_requests q
+    WHERE sqlc.arg(horizon_from)::bigint < sqlc.arg(horizon_to)::bigint
+      AND q.tx_id >= sqlc.arg(horizon_from)::bigint AND q.tx_id < sqlc.arg(horizon_to)::bigint
+      AND (q.run_id, q.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
 ) x
 GROUP BY x.run_id, x.tenant_id
 ORDER BY x.run_id, x.tenant_id
@@ -101,15 +133,30 @@ SELECT set_config('jit', 'off', true),
 -- name: ReconcileBatch :one
 -- Reconciles a batch of runs as of as_of in one statement: computes the
 -- status of every (run, domain, action) of the batch (rac.action_state),
--- records the findings they call for, resolves findings a success ack made
--- untrue, records verdict changes, and records this batch in
--- rac.reconciliations. Every insert is ON CONFLICT DO NOTHING against the
--- uniqueness that makes a finding, resolution or verdict change exist
--- once; run it in a REPEATABLE READ transaction so a concurrent
--- reconciler's rows surface as a serialization failure to retry instead of
--- going unseen. The batch's runs are contiguous in run_id order and
--- first_run..last_run bounds them, so a dense batch (a backlog) is read as
--- index ranges and a sparse one (a small window) by index probes.
+-- records the findings they call for, closes the findings the evidence no
+-- longer supports (each with the rule and the evidence row that closes it),
+-- records verdict changes, and records this batch in rac.reconciliations.
+-- Every insert is ON CONFLICT DO NOTHING against the uniqueness that makes
+-- a finding, resolution or verdict change exist once. Run it under
+-- ReconcileLock in a READ COMMITTED transaction: its snapshot then holds
+-- every batch recorded before it. The batch's runs are contiguous in run_id
+-- order and first_run..last_run bounds them, so a dense batch (a backlog)
+-- is read as index ranges and a sparse one (a small window) by index probes.
+--
+-- Closing rules (the status table of rac.action_state decides when a
+-- finding stops holding; the evidence's own timestamps decide how):
+--   missing, stale  closed by the first ack of any kind; retracted when it
+--                   was written by the deadline (+ grace), else acked (a
+--                   success) or superseded (a failure report: failed is
+--                   recorded, as the status says);
+--   failed          closed by the first success ack; retracted when it was
+--                   written before the failure, else acked;
+--   late            retracted by a success ack written on time;
+--   drift           closed by its expectation; retracted when declared by
+--                   the time of the ack, else declared (the ack preceded its
+--                   declaration).
+-- resolved_at is the evidence's time, or the violation's for a retraction,
+-- so it is never before violated_at.
 WITH batch AS MATERIALIZED (
     SELECT DISTINCT unnest(@tenant_ids::smallint[]) AS tenant_id, unnest(@run_ids::uuid[]) AS run_id
 ),
@@ -153,14 +200,15 @@ status AS MATERIALIZED (
     )
 ),
 existing AS MATERIALIZED (
-    SELECT f.id, f.tenant_id, f.run_id, f.action_id, f.kind,
+    SELECT f.id, f.tenant_id, f.run_id, f.action_id, f.kind, f.violated_at,
            EXISTS (SELECT 1 FROM rac.finding_resolutions r WHERE r.finding_id = f.id) AS resolved
     FROM rac.findings f
     WHERE f.run_id BETWEEN sqlc.arg(first_run)::uuid AND sqlc.arg(last_run)::uuid
       AND (f.run_id, f.tenant_id) IN (SELECT b.run_id, b.tenant_id FROM batch b)
 ),
 -- The findings the statuses call for, with when each became true, less
--- those already recorded.
+-- those already recorded (a closed finding never holds again: the evidence
+-- that closed it stays).
 wanted AS MATERIALIZED (
     SELECT w.*
     FROM (
@@ -194,29 +242,47 @@ new_findings AS (
     ON CONFLICT ON CONSTRAINT findings_once DO NOTHING
     RETURNING tenant_id, run_id, action_id, kind
 ),
--- Open missing, failed and stale findings that a success ack made untrue,
--- with the first success ack (looked up only for these few).
-resolvable AS MATERIALIZED (
-    SELECT e.id, e.tenant_id, e.run_id, s.first_success_at, fs.id AS ack_id
+-- Open findings the statuses no longer support.
+closing AS MATERIALIZED (
+    SELECT e.id, e.tenant_id, e.run_id, e.action_id, e.kind, e.violated_at, s.declared_at
     FROM existing e
     JOIN status s ON s.tenant_id = e.tenant_id AND s.run_id = e.run_id AND s.action_id = e.action_id
-    CROSS JOIN LATERAL (
-        SELECT a.id FROM rac.acks a
-        WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id
-          AND a.error IS NULL AND a.acked_at = s.first_success_at
-        ORDER BY a.id LIMIT 1
-    ) fs
     WHERE NOT e.resolved
-      AND e.kind IN ('missing', 'failed', 'stale')
-      AND s.expectation_id IS NOT NULL
-      AND s.first_success_at IS NOT NULL
+      AND ((e.kind IN ('missing', 'stale') AND s.status IN ('acked', 'late', 'failed'))
+        OR (e.kind = 'failed' AND s.status IN ('acked', 'late'))
+        OR (e.kind = 'late' AND s.status = 'acked')
+        OR (e.kind = 'drift' AND s.expectation_id IS NOT NULL))
+),
+-- The evidence row that closes each: an ack (looked up only for these
+-- few) or, for drift, the expectation.
+evidence AS MATERIALIZED (
+    SELECT c.id, c.tenant_id, c.kind, c.violated_at, ev.ack_id, ev.evidence_at, ev.failure
+    FROM closing c
+    CROSS JOIN LATERAL (
+        SELECT a.id AS ack_id, a.acked_at AS evidence_at, a.error IS NOT NULL AS failure
+        FROM rac.acks a
+        WHERE a.run_id = c.run_id AND a.tenant_id = c.tenant_id AND a.action_id = c.action_id
+          AND (c.kind IN ('missing', 'stale') OR a.error IS NULL)
+        ORDER BY a.acked_at, a.error IS NOT NULL, a.id
+        LIMIT 1
+    ) ev
+    WHERE c.kind <> 'drift'
+    UNION ALL
+    SELECT c.id, c.tenant_id, c.kind, c.violated_at, NULL, c.declared_at, false
+    FROM closing c
+    WHERE c.kind = 'drift'
 ),
 new_resolutions AS (
     INSERT INTO rac.finding_resolutions (finding_id, reconciliation_id, tenant_id, resolution, resolved_at, ack_id)
-    SELECT r.id, rid.id, r.tenant_id, 'acked', r.first_success_at, r.ack_id
-    FROM resolvable r, rid
+    SELECT v.id, rid.id, v.tenant_id,
+           CASE WHEN v.evidence_at <= v.violated_at THEN 'retracted'
+                WHEN v.kind = 'drift' THEN 'declared'
+                WHEN v.failure THEN 'superseded'
+                ELSE 'acked' END,
+           greatest(v.evidence_at, v.violated_at), v.ack_id
+    FROM evidence v, rid
     ON CONFLICT (finding_id) DO NOTHING
-    RETURNING finding_id
+    RETURNING finding_id, resolution
 ),
 -- Per run: does a violation stay open after this statement, is anything
 -- still pending?
@@ -226,7 +292,7 @@ flags AS (
         SELECT e.tenant_id, e.run_id, true AS violated
         FROM existing e
         WHERE e.kind <> 'late' AND NOT e.resolved
-          AND NOT EXISTS (SELECT 1 FROM resolvable r WHERE r.id = e.id)
+          AND NOT EXISTS (SELECT 1 FROM evidence v WHERE v.id = e.id)
         UNION ALL
         SELECT w.tenant_id, w.run_id, true FROM wanted w WHERE w.kind <> 'late'
         UNION ALL
@@ -275,6 +341,7 @@ SELECT pass.id AS reconciliation_id, pass.candidate_runs, pass.findings_recorded
        pass.resolutions_recorded, pass.verdicts_recorded,
        coalesce((SELECT array_agg(f.action_id ORDER BY f.action_id) FROM new_findings f), '{}')::smallint[] AS finding_action_ids,
        coalesce((SELECT array_agg(f.kind ORDER BY f.action_id) FROM new_findings f), '{}')::text[] AS finding_kinds,
+       coalesce((SELECT array_agg(r.resolution) FROM new_resolutions r), '{}')::text[] AS resolution_kinds,
        -- Only when asked (ReconcileRun): every status of the batch.
        coalesce((SELECT array_agg(s.action_id ORDER BY s.action_id) FROM status s WHERE sqlc.arg(return_statuses)::bool), '{}')::smallint[] AS status_action_ids,
        coalesce((SELECT array_agg(s.status ORDER BY s.action_id) FROM status s WHERE sqlc.arg(return_statuses)::bool), '{}')::text[] AS statuses,

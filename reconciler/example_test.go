@@ -26,7 +26,7 @@ func Example() {
 
 	l := ledger.New(ledger.Options{})
 	run := uuid.New()
-	if err := l.Expect(ctx, pool, run, ledger.StandardRun(10*time.Millisecond)...); err != nil {
+	if err := l.Expect(ctx, pool, run, ledger.StandardRun(300*time.Millisecond)...); err != nil {
 		log.Fatal(err)
 	}
 	for _, a := range []ledger.Ack{

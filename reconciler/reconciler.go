@@ -65,6 +65,12 @@ type Options struct {
 	Tenant string
 	// BatchTimeout bounds one batch transaction. Default 5 minutes.
 	BatchTimeout time.Duration
+	// PassTimeout bounds one pass (RunOnce, and each pass of Run): when it
+	// expires the batch in flight commits and the pass stops, to be taken
+	// up again by the next pass from the previous finished one. Default 0:
+	// no bound (a pass over a large backlog must be allowed to finish, or
+	// every pass would start it again).
+	PassTimeout time.Duration
 }
 
 // Reconciler finds what is missing, failed, late, drifted, stale or invalid
@@ -78,6 +84,7 @@ type Reconciler struct {
 	name         string
 	tenant       string
 	batchTimeout time.Duration
+	passTimeout  time.Duration
 	pageSize     int
 	metrics      *metrics
 
@@ -101,6 +108,9 @@ func New(pool *pgxpool.Pool, opts Options) (*Reconciler, error) {
 	if opts.BatchTimeout < 0 {
 		return nil, fmt.Errorf("%w: negative batch timeout %v", ErrInvalidOptions, opts.BatchTimeout)
 	}
+	if opts.PassTimeout < 0 {
+		return nil, fmt.Errorf("%w: negative pass timeout %v", ErrInvalidOptions, opts.PassTimeout)
+	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("reconciler: register metrics: %w", err)
@@ -113,6 +123,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Reconciler, error) {
 		name:         cmp.Or(opts.Name, defaultName()),
 		tenant:       cmp.Or(opts.Tenant, ledger.DefaultTenant),
 		batchTimeout: cmp.Or(opts.BatchTimeout, 5*time.Minute),
+		passTimeout:  opts.PassTimeout,
 		pageSize:     max(cmp.Or(opts.BatchSize, DefaultBatchSize), candidatePage),
 		metrics:      m,
 	}
@@ -142,15 +153,27 @@ type passWindow struct {
 // (plus grace) fell since then, in batches of BatchSize runs, each batch in
 // its own transaction. A pass that fails part-way leaves its finished
 // batches recorded and the rest to the next pass, which starts again from
-// the last finished pass.
+// the last finished pass. When ctx is done (or PassTimeout expires) the
+// batch in flight commits and the pass stops before the next one, with an
+// error wrapping ctx's.
 func (r *Reconciler) RunOnce(ctx context.Context) (Summary, error) {
 	start := time.Now()
+	if r.passTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.passTimeout)
+		defer cancel()
+	}
 	sum, err := r.runPass(ctx)
 	sum.Duration = time.Since(start)
 	r.metrics.duration.Observe(sum.Duration.Seconds())
 	if err != nil {
 		r.metrics.passes.WithLabelValues("error").Inc()
-		r.logger.ErrorContext(ctx, "reconciler: pass failed", slog.String("pass_id", sum.PassID.String()),
+		level := slog.LevelError
+		msg := "reconciler: pass failed"
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			level, msg = slog.LevelWarn, "reconciler: pass stopped"
+		}
+		r.logger.Log(ctx, level, msg, slog.String("pass_id", sum.PassID.String()),
 			slog.Int("batches_done", sum.Batches), slog.Any("error", err))
 		return sum, err
 	}
@@ -169,7 +192,8 @@ func (r *Reconciler) RunOnce(ctx context.Context) (Summary, error) {
 }
 
 func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
-	sum := Summary{PassID: uuid.New(), FindingsByKind: map[string]int{}, OpenFindings: map[string]int{}}
+	sum := Summary{PassID: uuid.New(), FindingsByKind: map[string]int{}, ResolutionsByKind: map[string]int{},
+		OpenFindings: map[string]int{}}
 	finalizeID, err := r.finalizeActionID(ctx)
 	if err != nil {
 		return sum, err
@@ -228,6 +252,9 @@ func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
 			if n == 0 && !final {
 				break // a full page ended exactly here: fetch the next one
 			}
+			if err := ctx.Err(); err != nil {
+				return sum, fmt.Errorf("reconciler: pass stopped after %d batches: %w", sum.Batches, err)
+			}
 			params := r.batchParams(sum.PassID, w, finalizeID, batch)
 			params.Batch, params.Final, params.StartedAt = int32(sum.Batches), final, started
 			row, err := r.reconcileBatch(ctx, params)
@@ -253,10 +280,15 @@ func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
 }
 
 // candidates reads one page of the pass's candidate runs in a read-only
-// transaction with the settings its plan needs.
+// transaction with the settings its plan needs, under the reconciler lock:
+// a batch committing meanwhile could record a run this read would then
+// miss (see doc.go, "Confluence").
 func (r *Reconciler) candidates(ctx context.Context, p db.PassCandidatesParams) ([]db.PassCandidatesRow, error) {
 	var page []db.PassCandidatesRow
 	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := queries.ReconcileLock(ctx, tx); err != nil {
+			return err
+		}
 		if err := queries.CandidateSettings(ctx, tx); err != nil {
 			return err
 		}
@@ -298,10 +330,9 @@ func (r *Reconciler) batchParams(passID uuid.UUID, w passWindow, finalizeID int1
 	return p
 }
 
-// reconcileBatch runs one batch statement in a REPEATABLE READ transaction,
-// retrying when another reconciler recorded the same rows first (the retry
-// then sees them and records nothing twice). The batch commits even when
-// ctx is cancelled meanwhile, so shutdown never wastes a finished batch.
+// reconcileBatch runs one batch statement under the reconciler lock (see
+// inTx). The batch commits even when ctx is cancelled meanwhile, so
+// shutdown never wastes a finished batch.
 func (r *Reconciler) reconcileBatch(ctx context.Context, p db.ReconcileBatchParams) (db.ReconcileBatchRow, error) {
 	var row db.ReconcileBatchRow
 	err := r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
@@ -318,8 +349,12 @@ func (r *Reconciler) reconcileBatch(ctx context.Context, p db.ReconcileBatchPara
 	return row, nil
 }
 
-// inTx runs fn in a REPEATABLE READ transaction under the batch timeout and
-// commits, retrying serialization failures and deadlocks.
+// inTx runs fn in a READ COMMITTED transaction that first takes the
+// reconciler lock, under the batch timeout, and commits; it retries
+// serialization failures and deadlocks. Every statement of fn sees every
+// batch committed before the lock was granted, so judgments are recorded in
+// the order of the evidence they saw. Waiting for the lock ends with ctx;
+// once granted, fn and the commit run to completion whatever ctx does.
 func (r *Reconciler) inTx(ctx context.Context, fn func(context.Context, pgx.Tx) error) error {
 	const attempts = 10
 	for attempt := 1; ; attempt++ {
@@ -339,9 +374,11 @@ func (r *Reconciler) inTx(ctx context.Context, fn func(context.Context, pgx.Tx) 
 }
 
 func (r *Reconciler) inTxOnce(ctx context.Context, fn func(context.Context, pgx.Tx) error) error {
+	lockCtx, cancelLock := context.WithTimeout(ctx, r.batchTimeout)
+	defer cancelLock()
 	txCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.batchTimeout)
 	defer cancel()
-	tx, err := r.pool.BeginTx(txCtx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	tx, err := r.pool.BeginTx(lockCtx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -350,6 +387,9 @@ func (r *Reconciler) inTxOnce(ctx context.Context, fn func(context.Context, pgx.
 		defer cancel()
 		_ = tx.Rollback(rbCtx)
 	}()
+	if err := queries.ReconcileLock(lockCtx, tx); err != nil {
+		return fmt.Errorf("wait for the reconciler lock: %w", err)
+	}
 	if err := fn(txCtx, tx); err != nil {
 		return err
 	}
@@ -372,6 +412,9 @@ func (r *Reconciler) account(sum *Summary, row db.ReconcileBatchRow) {
 	sum.FindingsRecorded += int(row.FindingsRecorded)
 	sum.ResolutionsRecorded += int(row.ResolutionsRecorded)
 	sum.VerdictsRecorded += int(row.VerdictsRecorded)
+	for _, res := range row.ResolutionKinds {
+		sum.ResolutionsByKind[res]++
+	}
 	r.metrics.candidates.Add(float64(row.CandidateRuns))
 	for i, kind := range row.FindingKinds {
 		sum.FindingsByKind[kind]++
@@ -426,9 +469,10 @@ func (r *Reconciler) afterPass(ctx context.Context, sum *Summary) error {
 	return nil
 }
 
-// Run runs a pass at once and then every interval until ctx is done. A
-// failed pass is logged and retried at the next tick. On shutdown the batch
-// in flight commits and Run returns nil.
+// Run runs a pass at once and then every interval until ctx is done, each
+// under PassTimeout. A failed pass is logged and retried at the next tick.
+// On shutdown the batch in flight commits, the pass stops before its next
+// batch and Run returns nil.
 func (r *Reconciler) Run(ctx context.Context, every time.Duration) error {
 	if every <= 0 {
 		return fmt.Errorf("%w: interval %v must be positive", ErrInvalidOptions, every)

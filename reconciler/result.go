@@ -95,6 +95,9 @@ type Summary struct {
 	ResolutionsRecorded int            `json:"resolutions_recorded"`
 	VerdictsRecorded    int            `json:"verdicts_recorded"`
 	FindingsByKind      map[string]int `json:"findings_by_kind"`
+	// ResolutionsByKind counts the resolutions this pass recorded by
+	// resolution: acked, retracted, superseded, declared.
+	ResolutionsByKind map[string]int `json:"resolutions_by_kind"`
 	// OpenFindings counts, after the pass, the open findings by kind.
 	OpenFindings map[string]int `json:"open_findings"`
 	// HorizonLag is the age of the oldest transaction holding the horizon

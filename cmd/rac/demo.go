@@ -49,7 +49,7 @@ func runDemo(ctx context.Context, env *environment, args []string) (int, error) 
 	case *dataDir != "" && *dbURL != "":
 		return exitUsage, fmt.Errorf("%w: --data-dir is for the embedded PostgreSQL; a database URL was given", errUsage)
 	}
-	opts, err := reconcilerOptions(env, 0, quietLogger(env.stderr))
+	opts, err := reconcilerOptions(env, 0, 0, quietLogger(env.stderr))
 	if err != nil {
 		return exitUsage, err
 	}

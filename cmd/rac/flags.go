@@ -128,9 +128,16 @@ func graceFromEnv(env *environment) (time.Duration, error) {
 	return grace, nil
 }
 
+// passTimeoutFlag defines --pass-timeout for the commands that run passes.
+func passTimeoutFlag(fs *flag.FlagSet) *time.Duration {
+	return fs.Duration("pass-timeout", 0,
+		"stop a pass after this long: the batch in flight commits and the next pass takes up the rest (0: no bound)")
+}
+
 // reconcilerOptions returns the options every subcommand builds its
-// reconciler with: RAC_GRACE, the batch size (0: the default) and a logger.
-func reconcilerOptions(env *environment, batchSize int, logger *slog.Logger) (reconciler.Options, error) {
+// reconciler with: RAC_GRACE, the batch size (0: the default), the pass
+// timeout (0: none) and a logger.
+func reconcilerOptions(env *environment, batchSize int, passTimeout time.Duration, logger *slog.Logger) (reconciler.Options, error) {
 	grace, err := graceFromEnv(env)
 	if err != nil {
 		return reconciler.Options{}, err
@@ -138,7 +145,10 @@ func reconcilerOptions(env *environment, batchSize int, logger *slog.Logger) (re
 	if batchSize < 0 {
 		return reconciler.Options{}, fmt.Errorf("%w: --batch-size %d must not be negative", errUsage, batchSize)
 	}
-	return reconciler.Options{Grace: grace, BatchSize: batchSize, Logger: logger}, nil
+	if passTimeout < 0 {
+		return reconciler.Options{}, fmt.Errorf("%w: --pass-timeout %v must not be negative", errUsage, passTimeout)
+	}
+	return reconciler.Options{Grace: grace, BatchSize: batchSize, PassTimeout: passTimeout, Logger: logger}, nil
 }
 
 // quietLogger logs warnings and errors only, for commands that print their

@@ -12,7 +12,7 @@ import (
 	"github.com/racledger/racledger/reconciler"
 )
 
-const reconcileSynopsis = "rac reconcile (--once | --every DURATION) [--batch-size N] [--database-url URL]"
+const reconcileSynopsis = "rac reconcile (--once | --every DURATION) [--batch-size N] [--pass-timeout DURATION] [--database-url URL]"
 
 // runReconcile implements `rac reconcile`: one pass with --once (exit 0
 // when no finding is open afterwards, 3 when any is), or a pass every
@@ -23,6 +23,7 @@ func runReconcile(ctx context.Context, env *environment, args []string) (int, er
 	once := fs.Bool("once", false, "run one pass, print a summary and exit (0 nothing open, 3 findings open)")
 	every := fs.Duration("every", 0, "run a pass now and then at this interval until SIGINT/SIGTERM")
 	batchSize := fs.Int("batch-size", 0, fmt.Sprintf("runs reconciled per transaction (default %d)", reconciler.DefaultBatchSize))
+	passTimeout := passTimeoutFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
 	}
@@ -39,7 +40,7 @@ func runReconcile(ctx context.Context, env *environment, args []string) (int, er
 	if *once {
 		logger = quietLogger(env.stderr) // the summary says what the pass did
 	}
-	opts, err := reconcilerOptions(env, *batchSize, logger)
+	opts, err := reconcilerOptions(env, *batchSize, *passTimeout, logger)
 	if err != nil {
 		return exitUsage, err
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/racledger/racledger/reconciler"
 )
 
-const serveSynopsis = "rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--batch-size N] [--database-url URL]"
+const serveSynopsis = "rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--batch-size N] [--pass-timeout DURATION] [--database-url URL]"
 
 const (
 	// readyTimeout bounds the database ping behind /readyz.
@@ -39,6 +39,7 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	every := fs.Duration("every", 30*time.Second, "interval between reconciliation passes")
 	sealEvery := fs.Duration("seal-every", 5*time.Minute, "interval between seals of the final rows (0 disables sealing)")
 	batchSize := fs.Int("batch-size", 0, fmt.Sprintf("runs reconciled per transaction (default %d)", reconciler.DefaultBatchSize))
+	passTimeout := passTimeoutFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
 	}
@@ -51,7 +52,7 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	if *sealEvery < 0 {
 		return exitUsage, fmt.Errorf("%w: --seal-every %v must not be negative", errUsage, *sealEvery)
 	}
-	opts, err := reconcilerOptions(env, *batchSize, env.logger)
+	opts, err := reconcilerOptions(env, *batchSize, *passTimeout, env.logger)
 	if err != nil {
 		return exitUsage, err
 	}
