@@ -5,8 +5,8 @@
 // Usage:
 //
 //	rac migrate [up|down|status] [--database-url URL]
-//	rac reconcile (--once | --every DURATION) [--batch-size N]
-//	rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--batch-size N]
+//	rac reconcile (--once | --every DURATION) [--batch-size N] [--pass-timeout DURATION]
+//	rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--batch-size N] [--pass-timeout DURATION]
 //	rac seal
 //	rac verify [--from SEAL] [--head HASH]
 //	rac prove --table T --id N [--out FILE]
@@ -79,7 +79,7 @@ func commands() []command {
 		{name: "verify", summary: "recompute every seal and check the chain (exit 4: tampered)", run: runVerify},
 		{name: "prove", summary: "print the inclusion proof of one row in its seal", run: runProve},
 		{name: "verify-proof", summary: "check an inclusion proof offline (exit 4: invalid)", run: runVerifyProof},
-		{name: "report", summary: "print verdicts and open findings as a table or JSON", run: runReport},
+		{name: "report", summary: "print verdicts, open findings, closed findings by resolution and a run's history", run: runReport},
 		{name: "waive", summary: "close an open finding with a reason (needs the rac_waiver role)", run: runWaive},
 		{name: "export", summary: "export a time range or a run of seals to CSV, JSON Lines or Parquet files with a manifest", run: runExport},
 		{name: "verify-export", summary: "check an export's files, rows, seals and signature against its manifest", run: runVerifyExport},

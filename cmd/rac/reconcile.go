@@ -80,7 +80,7 @@ func writeSummary(w io.Writer, sum reconciler.Summary) {
 	fmt.Fprintf(w, "reconciliation pass %s done in %v\n", sum.PassID, sum.Duration.Round(time.Millisecond))
 	fmt.Fprintf(w, "  candidate runs  %d in %d batch(es)\n", sum.CandidateRuns, sum.Batches)
 	fmt.Fprintf(w, "  findings        %d recorded%s\n", sum.FindingsRecorded, kindList(sum.FindingsByKind))
-	fmt.Fprintf(w, "  resolutions     %d recorded\n", sum.ResolutionsRecorded)
+	fmt.Fprintf(w, "  resolutions     %d recorded%s\n", sum.ResolutionsRecorded, resolutionList(sum.ResolutionsByKind))
 	fmt.Fprintf(w, "  verdicts        %d recorded\n", sum.VerdictsRecorded)
 	if open := sum.Open(); open > 0 {
 		fmt.Fprintf(w, "  open findings   %d%s\n", open, kindList(sum.OpenFindings))

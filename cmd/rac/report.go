@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,12 +24,15 @@ const reportSynopsis = "rac report [--run ID] [--since DURATION|RFC3339] [--tena
 type reportFilter struct {
 	Tenant string     `json:"tenant,omitempty"`
 	RunID  *uuid.UUID `json:"run_id,omitempty"`
-	// Since keeps findings detected at or after it.
+	// Since keeps the open findings detected at or after it and counts the
+	// findings closed by resolutions recorded at or after it.
 	Since *time.Time `json:"since,omitempty"`
 }
 
-// report is what `rac report` prints: verdict counts and open findings,
-// read from the rac.run_status and rac.open_findings views in one snapshot.
+// report is what `rac report` prints: verdict counts, open findings and
+// closed findings by resolution, and with --run the run's finding history,
+// read from the rac.run_status, rac.open_findings and rac.findings_history
+// views in one snapshot.
 type report struct {
 	AsOf   time.Time    `json:"as_of"`
 	Filter reportFilter `json:"filter"`
@@ -39,14 +43,86 @@ type report struct {
 	// OpenByKind counts OpenFindings by kind.
 	OpenByKind   map[string]int `json:"open_by_kind"`
 	OpenFindings []openFinding  `json:"open_findings"`
+	// ClosedByResolution counts the selected findings closed by a
+	// resolution (recorded since Filter.Since, when set), by resolution
+	// kind: every kind of resolutionKinds is present, zero included.
+	ClosedByResolution map[string]int `json:"closed_by_resolution"`
+}
+
+// The resolutions that close a finding (rac.finding_resolutions.resolution).
+const (
+	// resolutionRetracted: the evidence was written in time but committed
+	// after the finding was recorded; the finding never held.
+	resolutionRetracted = "retracted"
+	// resolutionAcked: a success ack written after the violation began.
+	resolutionAcked = "acked"
+	// resolutionSuperseded: an error ack written after the deadline made a
+	// missing action failed (a failed finding is recorded).
+	resolutionSuperseded = "superseded"
+	// resolutionDeclared: a drift ack whose expectation was written after
+	// it and committed later.
+	resolutionDeclared = "declared"
+	// resolutionWaived: a person accepted the finding (rac.waive).
+	resolutionWaived = "waived"
+)
+
+// resolutionKinds lists the resolutions in the order reports show them.
+var resolutionKinds = []string{
+	resolutionRetracted, resolutionAcked, resolutionSuperseded, resolutionDeclared, resolutionWaived,
+}
+
+// resolutionGloss says in a few words what each resolution means.
+var resolutionGloss = map[string]string{
+	resolutionRetracted:  "never held: the evidence was written in time and committed late (a false alarm)",
+	resolutionAcked:      "resolved by a success ack written after the violation began (a late action)",
+	resolutionSuperseded: "missing became failed: an error ack written after the deadline",
+	resolutionDeclared:   "drift whose ack preceded its declaration, declared later",
+	resolutionWaived:     "waived by a person, with a reason",
+}
+
+// historyFinding is one row of rac.findings_history for the selected run.
+// The resolution fields are null while the finding is unresolved; the
+// evidence fields name the row that closed it (an ack, or for drift the
+// expectation) and are null for a waiver.
+type historyFinding struct {
+	FindingID        int64     `json:"finding_id"`
+	Tenant           string    `json:"tenant"`
+	RunID            uuid.UUID `json:"run_id"`
+	Domain           string    `json:"domain"`
+	Action           string    `json:"action"`
+	Kind             string    `json:"kind"`
+	ViolatedAt       time.Time `json:"violated_at"`
+	DetectedAt       time.Time `json:"detected_at"`
+	ReconciliationID int64     `json:"reconciliation_id"`
+	Open             bool      `json:"open"`
+	// Resolution is retracted, acked, superseded, declared or waived.
+	Resolution *string `json:"resolution"`
+	// ResolvedAt is when the finding stopped holding: the evidence's time,
+	// or violated_at for a retraction (it never held), or the waiver's.
+	// Only an acked resolution recorded before migration 00008 may have
+	// one before ViolatedAt (an ack written in time, committed late).
+	ResolvedAt *time.Time `json:"resolved_at"`
+	// ResolutionRecordedAt is when the resolution was written.
+	ResolutionRecordedAt *time.Time `json:"resolution_recorded_at"`
+	EvidenceTable        *string    `json:"evidence_table"`
+	EvidenceID           *int64     `json:"evidence_id"`
+	// EvidenceAt is the evidence row's own time: the ack's acked_at or the
+	// expectation's declared_at.
+	EvidenceAt *time.Time `json:"evidence_at"`
+	Actor      *string    `json:"actor"`
+	Reason     *string    `json:"reason"`
 }
 
 // selectedRun is the verdict of the run selected with --run, once per tenant
-// it appears in; Verdicts is empty for a run no pass has reconciled (or
-// that does not exist).
+// it appears in, and its finding history; Verdicts is empty for a run no
+// pass has reconciled (or that does not exist).
 type selectedRun struct {
 	RunID    uuid.UUID    `json:"run_id"`
 	Verdicts []runVerdict `json:"verdicts"`
+	// History is every finding of the run, open or closed, with its
+	// resolution and the resolution's evidence, in the order they were
+	// detected, whatever Filter.Since says.
+	History []historyFinding `json:"history"`
 }
 
 type runVerdict struct {
@@ -70,12 +146,14 @@ type openFinding struct {
 }
 
 // runReport implements `rac report`. It only reads the report views: exit
-// 0 when the selection has no open finding, 3 when it has any.
+// 0 when the selection has no open finding, 3 when it has any (closed
+// findings never change the exit code).
 func runReport(ctx context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "report", reportSynopsis)
 	dbURL := databaseFlag(fs, env)
 	runFlag := fs.String("run", "", "only this run (uuid)")
-	since := fs.String("since", "", "only findings detected since: a duration back from now (24h) or an RFC 3339 time")
+	since := fs.String("since", "", "only open findings detected, and closed findings whose resolution was recorded, since: "+
+		"a duration back from now (24h) or an RFC 3339 time")
 	tenant := fs.String("tenant", "", "only this tenant")
 	format := fs.String("format", "table", "output format: table or json")
 	if err := parseFlags(fs, args); err != nil {
@@ -144,7 +222,8 @@ func parseSince(s string) (ago time.Duration, at *time.Time, err error) {
 // readReport reads the report in one read-only snapshot. sinceAgo, when
 // positive, is resolved against the database clock.
 func readReport(ctx context.Context, pool *pgxpool.Pool, filter reportFilter, sinceAgo time.Duration, sinceAt *time.Time) (report, error) {
-	rep := report{Filter: filter, Verdicts: map[string]int{}, OpenByKind: map[string]int{}, OpenFindings: []openFinding{}}
+	rep := report{Filter: filter, Verdicts: map[string]int{}, OpenByKind: map[string]int{}, OpenFindings: []openFinding{},
+		ClosedByResolution: map[string]int{}}
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return rep, fmt.Errorf("begin report transaction: %w", err)
@@ -194,7 +273,70 @@ func readReport(ctx context.Context, pool *pgxpool.Pool, filter reportFilter, si
 	for _, f := range findings {
 		rep.OpenByKind[f.Kind]++
 	}
+	if err := readClosed(ctx, tx, &rep, tenant); err != nil {
+		return rep, err
+	}
+	if rep.Filter.RunID != nil {
+		if err := readHistory(ctx, tx, &rep, tenant); err != nil {
+			return rep, err
+		}
+	}
 	return rep, nil
+}
+
+// readClosed counts the selected findings closed by a resolution recorded
+// since the filter's time, by resolution (counted by the database).
+func readClosed(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) error {
+	for _, k := range resolutionKinds {
+		rep.ClosedByResolution[k] = 0
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT resolution, count(*)::int
+		FROM rac.findings_history
+		WHERE resolution IS NOT NULL
+		  AND ($1::text IS NULL OR tenant_id = $1)
+		  AND ($2::uuid IS NULL OR run_id = $2)
+		  AND ($3::timestamptz IS NULL OR resolution_recorded_at >= $3)
+		GROUP BY resolution`, tenant, rep.Filter.RunID, rep.Filter.Since)
+	if err != nil {
+		return fmt.Errorf("count closed findings: %w", err)
+	}
+	var (
+		resolution string
+		n          int
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&resolution, &n}, func() error {
+		rep.ClosedByResolution[resolution] = n
+		return nil
+	}); err != nil {
+		return fmt.Errorf("count closed findings: %w", err)
+	}
+	return nil
+}
+
+// readHistory fills rep.Run.History with every finding of the selected run.
+func readHistory(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) error {
+	rows, err := tx.Query(ctx, `
+		SELECT finding_id, tenant_id, run_id, domain, action, kind, violated_at, detected_at, reconciliation_id, open,
+		       resolution, resolved_at, resolution_recorded_at, evidence_table, evidence_id, evidence_at, actor, reason
+		FROM rac.findings_history
+		WHERE ($1::text IS NULL OR tenant_id = $1) AND run_id = $2
+		ORDER BY detected_at, finding_id`, tenant, rep.Filter.RunID)
+	if err != nil {
+		return fmt.Errorf("read finding history: %w", err)
+	}
+	history, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (historyFinding, error) {
+		var h historyFinding
+		err := row.Scan(&h.FindingID, &h.Tenant, &h.RunID, &h.Domain, &h.Action, &h.Kind, &h.ViolatedAt, &h.DetectedAt,
+			&h.ReconciliationID, &h.Open, &h.Resolution, &h.ResolvedAt, &h.ResolutionRecordedAt,
+			&h.EvidenceTable, &h.EvidenceID, &h.EvidenceAt, &h.Actor, &h.Reason)
+		return h, err
+	})
+	if err != nil {
+		return fmt.Errorf("read finding history: %w", err)
+	}
+	rep.Run.History = append(rep.Run.History, history...)
+	return nil
 }
 
 // readVerdicts fills the verdict counts (counted by the database, so a
@@ -232,7 +374,7 @@ func readVerdicts(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) e
 // readRunVerdicts fills rep.Run with the selected run's verdicts and counts
 // them into rep.Verdicts.
 func readRunVerdicts(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) error {
-	rep.Run = &selectedRun{RunID: *rep.Filter.RunID, Verdicts: []runVerdict{}}
+	rep.Run = &selectedRun{RunID: *rep.Filter.RunID, Verdicts: []runVerdict{}, History: []historyFinding{}}
 	rows, err := tx.Query(ctx, `
 		SELECT tenant_id, verdict, recorded_at
 		FROM rac.run_status
@@ -278,6 +420,17 @@ func writeReportTable(w io.Writer, rep report, shown []openFinding) {
 	}
 	fmt.Fprintln(w)
 
+	writeOpenFindings(w, rep, shown)
+	writeClosed(w, rep.ClosedByResolution)
+	if rep.Run != nil {
+		fmt.Fprintln(w)
+		writeHistory(w, rep.Run)
+	}
+}
+
+// writeOpenFindings prints the open findings in shown and how many more
+// there are.
+func writeOpenFindings(w io.Writer, rep report, shown []openFinding) {
 	if len(rep.OpenFindings) == 0 {
 		fmt.Fprintln(w, "open findings: none")
 		return
@@ -295,6 +448,110 @@ func writeReportTable(w io.Writer, rep report, shown []openFinding) {
 	}
 }
 
+// writeClosed prints the closed findings by resolution, each with what it
+// means: "closed findings: 3", then one line per resolution that closed any.
+func writeClosed(w io.Writer, closed map[string]int) {
+	total := 0
+	for _, n := range closed {
+		total += n
+	}
+	if total == 0 {
+		fmt.Fprintln(w, "closed findings: none")
+		return
+	}
+	fmt.Fprintf(w, "closed findings: %d\n", total)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, k := range sortedResolutions(closed) {
+		if closed[k] > 0 {
+			fmt.Fprintf(tw, "  %s\t%d\t%s\n", k, closed[k], cmp.Or(resolutionGloss[k], "unknown resolution"))
+		}
+	}
+	_ = tw.Flush()
+}
+
+// writeHistory prints every finding of the selected run with its
+// resolution and the resolution's evidence.
+func writeHistory(w io.Writer, run *selectedRun) {
+	if len(run.History) == 0 {
+		fmt.Fprintf(w, "finding history of run %s: no findings\n", run.RunID)
+		return
+	}
+	fmt.Fprintf(w, "finding history of run %s: %d finding(s)\n", run.RunID, len(run.History))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FINDING\tTENANT\tDOMAIN/ACTION\tKIND\tVIOLATED AT\tDETECTED AT\tRESOLUTION\tRESOLVED AT\tRECORDED AT\tEVIDENCE")
+	lateHistory := false
+	for _, h := range run.History {
+		resolution := "-"
+		switch {
+		case h.Resolution != nil:
+			resolution = *h.Resolution
+		case h.Open:
+			resolution = "open"
+		default:
+			lateHistory = true
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.FindingID, h.Tenant, h.Domain, h.Action, h.Kind,
+			formatTime(h.ViolatedAt), formatTime(h.DetectedAt), resolution,
+			formatOptTime(h.ResolvedAt), formatOptTime(h.ResolutionRecordedAt), describeEvidence(h))
+	}
+	_ = tw.Flush()
+	if lateHistory {
+		fmt.Fprintln(w, "(a late finding without resolution is history, never open: the work was done after its deadline)")
+	}
+}
+
+// describeEvidence names what closed h: the evidence row and its time, or
+// the person who waived it.
+func describeEvidence(h historyFinding) string {
+	switch {
+	case h.EvidenceTable != nil && h.EvidenceID != nil:
+		s := fmt.Sprintf("%s %d", *h.EvidenceTable, *h.EvidenceID)
+		if h.EvidenceAt != nil {
+			s += " at " + formatTime(*h.EvidenceAt)
+		}
+		return s
+	case h.Actor != nil:
+		return fmt.Sprintf("by %s: %s", *h.Actor, deref(h.Reason))
+	}
+	return "-"
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// resolutionList renders the positive counts as ": retracted 2, acked 1"
+// in resolutionKinds order, or "" when no count is positive.
+func resolutionList(counts map[string]int) string {
+	var parts []string
+	for _, k := range sortedResolutions(counts) {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, ", ")
+}
+
+// sortedResolutions lists the keys of counts in resolutionKinds order, then
+// any other in alphabetical order.
+func sortedResolutions(counts map[string]int) []string {
+	out := slices.Clone(resolutionKinds)
+	var rest []string
+	for k := range counts {
+		if !slices.Contains(out, k) {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	return append(out, rest...)
+}
+
 // describeFilter renders a report's selection in words.
 func describeFilter(f reportFilter) string {
 	parts := []string{"all tenants"}
@@ -307,7 +564,7 @@ func describeFilter(f reportFilter) string {
 		parts = append(parts, "all runs")
 	}
 	if f.Since != nil {
-		parts = append(parts, "findings detected since "+formatTime(*f.Since))
+		parts = append(parts, "findings detected or closed since "+formatTime(*f.Since))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -328,4 +585,12 @@ func sortedVerdicts(counts map[string]int) []string {
 // formatTime renders t in UTC with milliseconds.
 func formatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05.000Z")
+}
+
+// formatOptTime renders t as formatTime does, or "-" when it is nil.
+func formatOptTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return formatTime(*t)
 }

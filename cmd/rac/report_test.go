@@ -3,13 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/racledger/racledger/internal/ledgertest"
 	"github.com/racledger/racledger/internal/pgtest"
+	"github.com/racledger/racledger/ledger"
 )
 
 // reportJSON runs `rac report --format json args...` and decodes it.
@@ -98,3 +104,193 @@ func TestReport(t *testing.T) {
 		require.Equal(t, before, after)
 	})
 }
+
+// beginDomainTx opens a transaction that takes its xid at once, as a
+// domain transaction that already wrote its own business row would: rows
+// written after it are not final while it is open, and what it writes
+// commits only when the test says so.
+func beginDomainTx(t *testing.T, pool *pgxpool.Pool) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	_, err = tx.Exec(ctx, `SELECT pg_current_xact_id()`)
+	require.NoError(t, err)
+	return tx
+}
+
+// ackID returns the id of run's only ack of incidents/create_incident.
+func ackID(t *testing.T, pool *pgxpool.Pool, run uuid.UUID) int64 {
+	t.Helper()
+	var id int64
+	require.NoError(t, pool.QueryRow(context.Background(), `
+		SELECT a.id FROM rac.acks a JOIN rac.contract_actions c ON c.id = a.action_id
+		WHERE a.run_id = $1 AND c.domain = 'incidents' AND c.action = 'create_incident'`, run).Scan(&id))
+	return id
+}
+
+// The report tells a false alarm from a late action. Two runs, declared two
+// hours ago with a one-hour deadline, have their incident acked inside one
+// domain transaction that took its xid before they were declared: one ack
+// written on time (90 minutes ago), one late (30 minutes ago). A pass while
+// that transaction is open records both incidents missing; once it commits,
+// the next pass retracts the first (it never held) and resolves the second
+// by its late ack, recording it late.
+func TestReportTellsAFalseAlarmFromALateAction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewDatabase(t)
+	pool := newPool(t, db.URL)
+	onTime, late := uuid.New(), uuid.New()
+
+	domain := beginDomainTx(t, pool)
+	now := ledgertest.Now(t, pool)
+	for _, run := range []uuid.UUID{onTime, late} {
+		ledgertest.DeclareRun(t, pool, ledger.DefaultTenant, run, now.Add(-2*time.Hour), time.Hour)
+		ledgertest.AckRun(t, pool, run, now.Add(-90*time.Minute), ledger.CreateIncident)
+	}
+	ledgertest.Ack(t, domain, onTime, ledger.Incidents, ledger.CreateIncident, "", now.Add(-90*time.Minute))
+	ledgertest.Ack(t, domain, late, ledger.Incidents, ledger.CreateIncident, "", now.Add(-30*time.Minute))
+
+	res := rac(ctx, dbEnv(db.URL), "reconcile", "--once")
+	require.Equal(t, exitViolated, res.code, res.stdout+res.stderr)
+	require.Contains(t, res.stdout, "findings        2 recorded: missing 2")
+
+	t.Run("while the acks are uncommitted the run's history shows an open missing", func(t *testing.T) {
+		rep, res := reportJSON(t, db.URL, "--run", onTime.String())
+		require.Equal(t, exitViolated, res.code, res.stderr)
+		require.Len(t, rep.Run.History, 1)
+		h := rep.Run.History[0]
+		require.Equal(t, "missing", h.Kind)
+		require.True(t, h.Open)
+		require.Nil(t, h.Resolution)
+		require.Nil(t, h.ResolvedAt)
+		require.Nil(t, h.EvidenceTable)
+		require.Equal(t, map[string]int{"retracted": 0, "acked": 0, "superseded": 0, "declared": 0, "waived": 0},
+			rep.ClosedByResolution)
+	})
+
+	require.NoError(t, domain.Commit(ctx))
+	settle(t, pool)
+	res = rac(ctx, dbEnv(db.URL), "reconcile", "--once")
+	require.Equal(t, exitOK, res.code, res.stdout+res.stderr)
+	require.Contains(t, res.stdout, "resolutions     2 recorded: retracted 1, acked 1")
+	require.Contains(t, res.stdout, "findings        1 recorded: late 1")
+
+	t.Run("closed findings are counted by resolution", func(t *testing.T) {
+		rep, res := reportJSON(t, db.URL)
+		require.Equal(t, exitOK, res.code, res.stderr)
+		require.Empty(t, rep.OpenFindings)
+		require.Equal(t, map[string]int{"retracted": 1, "acked": 1, "superseded": 0, "declared": 0, "waived": 0},
+			rep.ClosedByResolution)
+		require.Equal(t, map[string]int{"clean": 2, "pending": 0, "violated": 0}, rep.Verdicts)
+		require.Nil(t, rep.Run, "no history without --run")
+
+		out := rac(ctx, dbEnv(db.URL), "report")
+		require.Equal(t, exitOK, out.code, out.stderr)
+		require.Contains(t, out.stdout, "open findings: none")
+		require.Contains(t, out.stdout, "closed findings: 2")
+		require.Regexp(t, `(?m)^  retracted\s+1\s+never held: the evidence was written in time and committed late \(a false alarm\)$`, out.stdout)
+		require.Regexp(t, `(?m)^  acked\s+1\s+resolved by a success ack written after the violation began \(a late action\)$`, out.stdout)
+		require.NotContains(t, out.stdout, "superseded", "resolutions that closed nothing are not listed")
+	})
+
+	t.Run("since applies to when the resolution was recorded, tenant to whose it is", func(t *testing.T) {
+		rep, _ := reportJSON(t, db.URL, "--since", "1h")
+		require.Equal(t, 1, rep.ClosedByResolution["retracted"])
+		require.Equal(t, 1, rep.ClosedByResolution["acked"])
+
+		var first, last time.Time
+		require.NoError(t, pool.QueryRow(ctx, `SELECT min(recorded_at), max(recorded_at) FROM rac.finding_resolutions`).
+			Scan(&first, &last))
+		after := last.Add(time.Microsecond).UTC().Format(time.RFC3339Nano)
+		rep, res := reportJSON(t, db.URL, "--since", after)
+		require.Equal(t, exitOK, res.code, res.stderr)
+		require.Zero(t, rep.ClosedByResolution["retracted"]+rep.ClosedByResolution["acked"])
+		rep, _ = reportJSON(t, db.URL, "--since", first.UTC().Format(time.RFC3339Nano))
+		require.Equal(t, 2, rep.ClosedByResolution["retracted"]+rep.ClosedByResolution["acked"])
+
+		rep, _ = reportJSON(t, db.URL, "--tenant", "nobody")
+		require.Zero(t, rep.ClosedByResolution["retracted"]+rep.ClosedByResolution["acked"])
+		rep, _ = reportJSON(t, db.URL, "--tenant", ledger.DefaultTenant)
+		require.Equal(t, 2, rep.ClosedByResolution["retracted"]+rep.ClosedByResolution["acked"])
+	})
+
+	t.Run("the false alarm: retracted, resolved when it was violated, its evidence written before", func(t *testing.T) {
+		rep, res := reportJSON(t, db.URL, "--run", onTime.String())
+		require.Equal(t, exitOK, res.code, res.stderr)
+		require.Equal(t, map[string]int{"retracted": 1, "acked": 0, "superseded": 0, "declared": 0, "waived": 0},
+			rep.ClosedByResolution)
+		require.Len(t, rep.Run.History, 1)
+		h := rep.Run.History[0]
+		require.Equal(t, []string{"default", "incidents", "create_incident", "missing"}, []string{h.Tenant, h.Domain, h.Action, h.Kind})
+		require.Equal(t, onTime, h.RunID)
+		require.False(t, h.Open)
+		require.Equal(t, "retracted", *h.Resolution)
+		require.True(t, h.ResolvedAt.Equal(h.ViolatedAt), "a retracted finding never held")
+		require.False(t, h.ResolutionRecordedAt.Before(h.DetectedAt))
+		require.Equal(t, "acks", *h.EvidenceTable)
+		require.Equal(t, ackID(t, pool, onTime), *h.EvidenceID)
+		require.True(t, h.EvidenceAt.Equal(now.Add(-90*time.Minute)), "the ack's acked_at")
+		require.True(t, h.EvidenceAt.Before(h.ViolatedAt), "written before the deadline")
+		require.Nil(t, h.Actor)
+
+		out := rac(ctx, dbEnv(db.URL), "report", "--run", onTime.String())
+		require.Equal(t, exitOK, out.code, out.stderr)
+		require.Contains(t, out.stdout, "finding history of run "+onTime.String()+": 1 finding(s)")
+		require.Contains(t, out.stdout, "RESOLUTION")
+		require.Regexp(t, `incidents/create_incident\s+missing\s+.*\s+retracted\s+`+
+			regexpTime(h.ViolatedAt)+`\s+\S+ \S+\s+acks `+itoa(*h.EvidenceID)+` at `+regexpTime(*h.EvidenceAt), out.stdout)
+	})
+
+	t.Run("the late action: acked at its late ack's time, and a late finding", func(t *testing.T) {
+		rep, res := reportJSON(t, db.URL, "--run", late.String())
+		require.Equal(t, exitOK, res.code, res.stderr)
+		require.Equal(t, map[string]int{"retracted": 0, "acked": 1, "superseded": 0, "declared": 0, "waived": 0},
+			rep.ClosedByResolution)
+		require.Len(t, rep.Run.History, 2)
+		missing, lateFinding := rep.Run.History[0], rep.Run.History[1]
+		require.Equal(t, "missing", missing.Kind)
+		require.Equal(t, "acked", *missing.Resolution)
+		require.Equal(t, "acks", *missing.EvidenceTable)
+		require.Equal(t, ackID(t, pool, late), *missing.EvidenceID)
+		require.True(t, missing.EvidenceAt.Equal(now.Add(-30*time.Minute)))
+		require.True(t, missing.ResolvedAt.Equal(*missing.EvidenceAt), "resolved when the late ack was written")
+		require.True(t, missing.ResolvedAt.After(missing.ViolatedAt))
+
+		require.Equal(t, "late", lateFinding.Kind)
+		require.False(t, lateFinding.Open, "late is history")
+		require.Nil(t, lateFinding.Resolution)
+		require.True(t, lateFinding.ViolatedAt.Equal(now.Add(-30*time.Minute)), "the late ack's time")
+		require.False(t, lateFinding.DetectedAt.Before(missing.DetectedAt))
+
+		out := rac(ctx, dbEnv(db.URL), "report", "--run", late.String())
+		require.Equal(t, exitOK, out.code, out.stderr)
+		require.Contains(t, out.stdout, "finding history of run "+late.String()+": 2 finding(s)")
+		require.Regexp(t, `incidents/create_incident\s+missing\s+.*\s+acked\s+`+regexpTime(*missing.ResolvedAt), out.stdout)
+		require.Regexp(t, `incidents/create_incident\s+late\s+\S+ \S+\s+\S+ \S+\s+-\s+-\s+-\s+-`, out.stdout)
+		require.Contains(t, out.stdout, "a late finding without resolution is history")
+	})
+
+	t.Run("the history is the run's whole history whatever since says", func(t *testing.T) {
+		future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		rep, res := reportJSON(t, db.URL, "--run", late.String(), "--since", future)
+		require.Equal(t, exitOK, res.code, res.stderr)
+		require.Len(t, rep.Run.History, 2)
+		require.Zero(t, rep.ClosedByResolution["acked"])
+	})
+
+	t.Run("a run without findings has an empty history", func(t *testing.T) {
+		rep, _ := reportJSON(t, db.URL, "--run", uuid.NewString())
+		require.NotNil(t, rep.Run.History)
+		require.Empty(t, rep.Run.History)
+		out := rac(ctx, dbEnv(db.URL), "report", "--run", uuid.NewString())
+		require.Contains(t, out.stdout, ": no findings")
+	})
+}
+
+// regexpTime is t as the table prints it, quoted for a regexp.
+func regexpTime(t time.Time) string { return regexp.QuoteMeta(formatTime(t)) }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/racledger/racledger/internal/ledgertest"
 	"github.com/racledger/racledger/internal/pgtest"
 	"github.com/racledger/racledger/internal/seal"
 	"github.com/racledger/racledger/ledger"
@@ -293,10 +294,35 @@ func TestAuditorGuide(t *testing.T) {
 			"violated: missing", // at the deadline
 			"verdict: violated", // the first pass
 			"acked",             // the late incident, and at that same time:
-			"resolved: missing acked",
 			"violated: late",
+			"resolved: missing acked",
 			"verdict: clean", // the second pass
 		}, events)
+		for _, r := range stories[1] {
+			if r["event"] == "resolved: missing acked" {
+				require.Regexp(t, `^evidence: ack \d+ of .*, recorded `, r["detail"])
+			}
+		}
+	})
+
+	t.Run("false alarms and late actions", func(t *testing.T) {
+		rows := under(t, "False alarms and late actions")[0]
+		got := map[uuid.UUID]string{}
+		for _, r := range rows {
+			got[r["run_id"].(uuid.UUID)] = r["kind"].(string) + " " + r["resolution"].(string) + ": " + r["meaning"].(string)
+		}
+		require.Equal(t, map[uuid.UUID]string{
+			s.missing[0]: "missing acked: late action: done after the violation began",
+			s.failed[0]:  "failed waived: waived by alice@example.com: policy engine outage, INC-7",
+		}, got)
+		for _, r := range rows {
+			if r["resolution"] == "acked" {
+				require.Equal(t, "acks", r["evidence_table"])
+				require.Equal(t, r["evidence_at"], r["resolved_at"])
+			} else {
+				require.Nil(t, r["evidence_table"], "a waiver has no evidence row")
+			}
+		}
 	})
 
 	t.Run("as rac_auditor", func(t *testing.T) {
@@ -325,6 +351,116 @@ func TestAuditorGuide(t *testing.T) {
 			require.Contains(t, bl.prose, "not granted to rac_auditor",
 				"block %d under %q reads %v: the guide must say so", i, bl.heading, denied)
 		}
+	})
+}
+
+// The guide's queries tell a false alarm from a late action: an incident
+// acked in time by a domain transaction that committed after a pass found
+// it missing (retracted), one acked late the same way (acked, and late),
+// and a false alarm as reconcilers before migration 00008 recorded it (an
+// acked resolution before the violation).
+func TestAuditorGuideFalseAlarms(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	blocks := map[string][]block{}
+	for _, bl := range guideBlocks(t) {
+		blocks[bl.heading] = append(blocks[bl.heading], bl)
+	}
+	day := previousQuarter(time.Now()).AddDate(0, 0, 20)
+	at := func(hour, minute int) time.Time {
+		return day.Add(time.Duration(hour)*time.Hour + time.Duration(minute)*time.Minute)
+	}
+	falseAlarm, lateRun, legacy := uuid.New(), uuid.New(), uuid.New()
+
+	domain, err := b.pool.Begin(b.ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = domain.Rollback(context.Background()) })
+	_, err = domain.Exec(b.ctx, `SELECT pg_current_xact_id()`) // below the declarations: they are not final while it is open
+	require.NoError(t, err)
+	for _, run := range []uuid.UUID{falseAlarm, lateRun} {
+		declareRunAt(t, b, defaultTenant, run, at(10, 0), time.Hour)
+		ackAllAt(t, b, run, at(10, 30), ledger.CreateIncident)
+	}
+	ledgertest.Ack(t, domain, falseAlarm, ledger.Incidents, ledger.CreateIncident, "", at(10, 30))
+	ledgertest.Ack(t, domain, lateRun, ledger.Incidents, ledger.CreateIncident, "", at(12, 0))
+	_, err = b.rec.RunOnce(b.ctx) // records both incidents missing
+	require.NoError(t, err)
+	require.NoError(t, domain.Commit(b.ctx))
+	sum := pass(t, b)
+	require.Equal(t, map[string]int{"retracted": 1, "acked": 1}, sum.ResolutionsByKind)
+
+	declareRunAt(t, b, defaultTenant, legacy, at(10, 0), time.Hour)
+	ackAllAt(t, b, legacy, at(10, 30))
+	_, err = b.pool.Exec(b.ctx, `
+		WITH f AS (
+		    INSERT INTO rac.findings (reconciliation_id, run_id, tenant_id, action_id, kind, violated_at)
+		    SELECT (SELECT max(id) FROM rac.reconciliations), a.run_id, a.tenant_id, a.action_id, 'missing', $2
+		    FROM rac.acks a JOIN rac.contract_actions c ON c.id = a.action_id
+		    WHERE a.run_id = $1 AND c.action = 'create_incident'
+		    RETURNING id, tenant_id
+		)
+		INSERT INTO rac.finding_resolutions (finding_id, tenant_id, resolution, resolved_at, ack_id)
+		SELECT f.id, f.tenant_id, 'acked', a.acked_at, a.id
+		FROM f, rac.acks a JOIN rac.contract_actions c ON c.id = a.action_id
+		WHERE a.run_id = $1 AND c.action = 'create_incident'`, legacy, at(11, 0))
+	require.NoError(t, err)
+
+	run := func(heading string, i int, runID uuid.UUID) []map[string]any {
+		t.Helper()
+		require.Greater(t, len(blocks[heading]), i, "no sql block %d under %q", i, heading)
+		rows, err := runBlock(t, b.pool, blocks[heading][i], runID)
+		require.NoError(t, err, heading)
+		return rows
+	}
+
+	t.Run("the runs that violated their contract leave out findings that never held", func(t *testing.T) {
+		rows := run("Which runs violated their contract last quarter", 0, uuid.Nil)
+		require.Len(t, rows, 1)
+		require.Equal(t, lateRun, rows[0]["run_id"])
+		require.Equal(t, "late, missing", rows[0]["kinds"])
+		require.Equal(t, false, rows[0]["still_open"])
+	})
+
+	t.Run("each closed finding says what its resolution means", func(t *testing.T) {
+		rows := run("False alarms and late actions", 0, uuid.Nil)
+		got := map[uuid.UUID]string{}
+		for _, r := range rows {
+			got[r["run_id"].(uuid.UUID)] = r["kind"].(string) + " " + r["resolution"].(string) + ": " + r["meaning"].(string)
+			require.Equal(t, "acks", r["evidence_table"])
+		}
+		require.Equal(t, map[uuid.UUID]string{
+			falseAlarm: "missing retracted: false alarm: the evidence was written in time and committed late",
+			lateRun:    "missing acked: late action: done after the violation began",
+			legacy:     "missing acked: false alarm: an ack written in time and committed late (recorded before migration 00008)",
+		}, got)
+		for _, r := range rows {
+			switch r["run_id"] {
+			case falseAlarm:
+				require.Equal(t, r["violated_at"], r["resolved_at"], "it never held")
+				require.Equal(t, at(10, 30), r["evidence_at"].(time.Time).UTC())
+			case lateRun:
+				require.Equal(t, at(12, 0), r["resolved_at"].(time.Time).UTC())
+			}
+		}
+	})
+
+	t.Run("a false alarm's story shows the violation and its retraction at the deadline", func(t *testing.T) {
+		rows := run("A run's full story", 1, falseAlarm)
+		var events []string
+		for _, r := range rows {
+			events = append(events, r["event"].(string))
+			if r["event"] == "resolved: missing retracted" {
+				require.Equal(t, at(11, 0), r["at"].(time.Time).UTC())
+				require.Regexp(t, `^evidence: ack \d+ of .*, recorded `, r["detail"])
+			}
+		}
+		require.Equal(t, []string{
+			"declared", "declared", "declared", "declared", "declared",
+			"acked", "acked", "acked", "acked", "acked", // the incident's among them, in time
+			"violated: missing", "resolved: missing retracted", // both at the deadline
+			"verdict: violated", // the pass that ran before the incident's ack committed
+			"verdict: clean",
+		}, events)
 	})
 }
 
