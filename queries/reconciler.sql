@@ -33,47 +33,84 @@ SELECT pg_advisory_xact_lock(5927209463450566476);
 -- that became final since the previous pass, the deadline window
 -- (deadline_from, deadline_to] the deadlines (grace removed) that fell.
 -- A run is a candidate when
---   1. an expectation of the tx window lacks an on-time success ack;
---   2. an ack of the tx window whose action is not acked on time: drift,
---      or a failure report or late ack with no on-time success beside it;
---   3. an expectation's deadline fell in the deadline window and it has no
---      ack at all (one not final yet brings its run back through arm 2 or 4
---      once it is);
---   4. the tx window touched it and it has a finding or a verdict already:
+--   1. a row of the tx window belongs to an action that is not acked on
+--      time: an expectation without an on-time success ack, drift, or a
+--      failure report or late ack with no on-time success beside it;
+--   2. the tx window touched it and it has a finding or a verdict already:
 --      whatever an earlier pass recorded is judged again against the rows
 --      that became final, however the earlier pass found the run;
---   5. a resolution (a waiver) or a rejudge request of the tx window names it.
+--   3. an expectation's deadline fell in the deadline window and it has no
+--      ack at all (an ack not final yet brings its run back through arm 1
+--      or 2 once it is);
+--   4. a resolution (a waiver) or a rejudge request of the tx window names it.
 -- Every other run the windows touched is declared and acked on time and
--- was never recorded: it is clean and costs no write. An empty window's
--- arms are removed from the plan by their constant-false condition, so an
--- idle pass scans nothing.
-SELECT x.run_id, x.tenant_id
-FROM (
-    SELECT e.run_id, e.tenant_id
+-- was never recorded: it is clean and costs no write.
+--
+-- Arm 1 pairs the window's expectations and acks by a hash full join, so a
+-- window costs what it holds, not what the ledger holds: only a row whose
+-- partner lies outside the window (or has none) is checked against the
+-- indexes. An empty window's arms are removed from the plan by their
+-- constant-false condition, so an idle pass scans nothing.
+WITH window_expectations AS NOT MATERIALIZED (
+    SELECT e.run_id, e.tenant_id, e.action_id, e.deadline_at
     FROM rac.expectations e
     WHERE sqlc.arg(horizon_from)::bigint < sqlc.arg(horizon_to)::bigint
       AND e.tx_id >= sqlc.arg(horizon_from)::bigint AND e.tx_id < sqlc.arg(horizon_to)::bigint
       AND (e.run_id, e.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
-      AND NOT EXISTS (
-          SELECT 1 FROM rac.acks a
-          WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id
-            AND a.error IS NULL AND a.acked_at <= e.deadline_at + sqlc.arg(grace_ms)::bigint * interval '1 millisecond')
-    UNION ALL
-    SELECT a.run_id, a.tenant_id
+),
+window_acks AS NOT MATERIALIZED (
+    SELECT a.run_id, a.tenant_id, a.action_id, a.acked_at, a.error
     FROM rac.acks a
     WHERE sqlc.arg(horizon_from)::bigint < sqlc.arg(horizon_to)::bigint
       AND a.tx_id >= sqlc.arg(horizon_from)::bigint AND a.tx_id < sqlc.arg(horizon_to)::bigint
       AND (a.run_id, a.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
-      AND NOT EXISTS (
-          SELECT 1 FROM rac.expectations e
-          WHERE e.run_id = a.run_id AND e.tenant_id = a.tenant_id AND e.action_id = a.action_id
-            AND ((a.error IS NULL AND a.acked_at <= e.deadline_at + sqlc.arg(grace_ms)::bigint * interval '1 millisecond')
-                 -- a failure report or a late ack beside an on-time success
-                 OR EXISTS (
-                     SELECT 1 FROM rac.acks s
-                     WHERE s.run_id = e.run_id AND s.tenant_id = e.tenant_id AND s.action_id = e.action_id
-                       AND s.error IS NULL
-                       AND s.acked_at <= e.deadline_at + sqlc.arg(grace_ms)::bigint * interval '1 millisecond')))
+)
+SELECT x.run_id, x.tenant_id
+FROM (
+    SELECT coalesce(e.run_id, a.run_id) AS run_id, coalesce(e.tenant_id, a.tenant_id) AS tenant_id
+    FROM window_expectations e
+    FULL JOIN window_acks a ON a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id
+    WHERE CASE
+              -- acked on time within the window: the common case, settled here
+              WHEN e.run_id IS NOT NULL AND a.run_id IS NOT NULL AND a.error IS NULL
+                   AND a.acked_at <= e.deadline_at + sqlc.arg(grace_ms)::bigint * interval '1 millisecond' THEN false
+              -- an ack whose expectation is outside the window, or missing
+              WHEN e.run_id IS NULL THEN NOT EXISTS (
+                  SELECT 1 FROM rac.expectations x
+                  WHERE x.run_id = a.run_id AND x.tenant_id = a.tenant_id AND x.action_id = a.action_id
+                    AND ((a.error IS NULL AND a.acked_at <= x.deadline_at + sqlc.arg(grace_ms)::bigint * interval '1 millisecond')
+                         OR EXISTS (
+                             SELECT 1 FROM rac.acks s
+                             WHERE s.run_id = x.run_id AND s.tenant_id = x.tenant_id AND s.action_id = x.action_id
+                               AND s.error IS NULL
+                               AND s.acked_at <= x.deadline_at + sqlc.arg(grace_ms)::bigint * interval '1 millisecond')))
+              -- an expectation without a window ack, or with a failure
+              -- report or a late ack: is there an on-time success anywhere?
+              ELSE NOT EXISTS (
+                  SELECT 1 FROM rac.acks s
+                  WHERE s.run_id = e.run_id AND s.tenant_id = e.tenant_id AND s.action_id = e.action_id
+                    AND s.error IS NULL
+                    AND s.acked_at <= e.deadline_at + sqlc.arg(grace_ms)::bigint * interval '1 millisecond')
+          END
+    UNION ALL
+    -- Arm 2, as semi-joins the planner may drive from either side: from
+    -- the window's rows into the record indexes (a small window), or from
+    -- the records into the run-led indexes (a backlog with few records).
+    SELECT v.run_id, v.tenant_id
+    FROM rac.run_verdicts v
+    WHERE EXISTS (SELECT 1 FROM window_expectations e WHERE e.run_id = v.run_id AND e.tenant_id = v.tenant_id)
+    UNION ALL
+    SELECT v.run_id, v.tenant_id
+    FROM rac.run_verdicts v
+    WHERE EXISTS (SELECT 1 FROM window_acks a WHERE a.run_id = v.run_id AND a.tenant_id = v.tenant_id)
+    UNION ALL
+    SELECT f.run_id, f.tenant_id
+    FROM rac.findings f
+    WHERE EXISTS (SELECT 1 FROM window_expectations e WHERE e.run_id = f.run_id AND e.tenant_id = f.tenant_id)
+    UNION ALL
+    SELECT f.run_id, f.tenant_id
+    FROM rac.findings f
+    WHERE EXISTS (SELECT 1 FROM window_acks a WHERE a.run_id = f.run_id AND a.tenant_id = f.tenant_id)
     UNION ALL
     SELECT e.run_id, e.tenant_id
     FROM rac.expectations e
@@ -85,23 +122,6 @@ FROM (
       AND NOT EXISTS (
           SELECT 1 FROM rac.acks a
           WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id)
-    UNION ALL
-    SELECT w.run_id, w.tenant_id
-    FROM (
-        SELECT e.run_id, e.tenant_id
-        FROM rac.expectations e
-        WHERE sqlc.arg(horizon_from)::bigint < sqlc.arg(horizon_to)::bigint
-          AND e.tx_id >= sqlc.arg(horizon_from)::bigint AND e.tx_id < sqlc.arg(horizon_to)::bigint
-          AND (e.run_id, e.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
-        UNION
-        SELECT a.run_id, a.tenant_id
-        FROM rac.acks a
-        WHERE sqlc.arg(horizon_from)::bigint < sqlc.arg(horizon_to)::bigint
-          AND a.tx_id >= sqlc.arg(horizon_from)::bigint AND a.tx_id < sqlc.arg(horizon_to)::bigint
-          AND (a.run_id, a.tenant_id) > (sqlc.arg(after_run)::uuid, sqlc.arg(after_tenant)::smallint)
-    ) w
-    WHERE EXISTS (SELECT 1 FROM rac.run_verdicts v WHERE v.run_id = w.run_id AND v.tenant_id = w.tenant_id)
-       OR EXISTS (SELECT 1 FROM rac.findings f WHERE f.run_id = w.run_id AND f.tenant_id = w.tenant_id)
     UNION ALL
     SELECT f.run_id, f.tenant_id
     FROM rac.finding_resolutions r
