@@ -200,7 +200,7 @@ type RacRunStatus struct {
 	ReconciliationID int64
 }
 
-// A run's verdict each time it changes (seq 1, 2, ...). A run first reconciled clean has no row: rac.run_status derives clean for it.
+// A run's verdict each time it changes (seq 1, 2, ...), and its first verdict when a finding is first recorded for it (a late ack of a clean run). A run first reconciled clean without findings has no row: rac.run_status derives clean for it.
 type RacRunVerdict struct {
 	ID               int64
 	TxID             int64

@@ -39,6 +39,11 @@ COMMENT ON TABLE rac.finding_resolutions IS
     'the ack, committed later) or waived. resolved_at: when it stopped holding (never before violated_at); ack_id: the '
     'evidence ack.';
 
+COMMENT ON TABLE rac.run_verdicts IS
+    'A run''s verdict each time it changes (seq 1, 2, ...), and its first verdict when a finding is first recorded for '
+    'it (a late ack of a clean run). A run first reconciled clean without findings has no row: rac.run_status derives '
+    'clean for it.';
+
 -- Runs the next pass must judge again whatever its windows say: a request
 -- is picked up by the one pass whose transaction window holds its tx_id.
 -- This migration requests every run that has a finding or a verdict, so
@@ -217,6 +222,10 @@ SELECT t.name, u.run_id, 'clean', 0, NULL, NULL
 FROM unrecorded u JOIN rac.tenants t ON t.id = u.tenant_id;
 
 DROP TABLE rac.rejudge_requests;
+
+COMMENT ON TABLE rac.run_verdicts IS
+    'A run''s verdict each time it changes (seq 1, 2, ...). A run first reconciled clean has no row: rac.run_status '
+    'derives clean for it.';
 
 ALTER TABLE rac.finding_resolutions DROP CONSTRAINT finding_resolutions_evidence_check;
 ALTER TABLE rac.finding_resolutions DROP CONSTRAINT finding_resolutions_resolution_check;

@@ -93,7 +93,8 @@ func peakHeap() (stop func() uint64) {
 // BenchmarkReconcile measures, on one ledger of RAC_BENCH_RUNS runs:
 // the bare anti-join that finds the missing expectations (the baseline),
 // a full-backlog pass that records every finding and verdict change, a
-// pass over a window of 10,000 new runs, and an idle pass. Run with
+// pass over a window of 10,000 new runs (and the same window reconciled
+// alone in an empty ledger), and an idle pass. Run with
 // -benchtime=1x; each figure is measured once per invocation.
 func BenchmarkReconcile(b *testing.B) {
 	ctx := context.Background()
@@ -102,6 +103,19 @@ func BenchmarkReconcile(b *testing.B) {
 	start := time.Now()
 	fillLedger(b, pool, runs, 100)
 	b.Logf("filled %d runs (%d expectations) in %v", runs, 5*runs, time.Since(start).Round(time.Millisecond))
+
+	// The same window of 10,000 runs reconciled alone in an empty ledger:
+	// what a window pass costs when nothing else is stored.
+	emptyPool := pgtest.NewPool(b)
+	emptyRec, err := reconciler.New(emptyPool, reconciler.Options{Name: "bench"})
+	require.NoError(b, err)
+	fillLedger(b, emptyPool, 10_000, 100)
+	t0 := time.Now()
+	alone, err := emptyRec.RunOnce(ctx)
+	aloneTime := time.Since(t0)
+	require.NoError(b, err)
+	require.Equal(b, 100, alone.CandidateRuns)
+	emptyPool.Close()
 
 	for b.Loop() {
 		// Baseline: the bare set difference, best of three.
@@ -121,7 +135,7 @@ func BenchmarkReconcile(b *testing.B) {
 		require.NoError(b, err)
 		stopHeap := peakHeap()
 		runtime.GC()
-		t0 := time.Now()
+		t0 = time.Now()
 		full, err := rec.RunOnce(ctx)
 		fullTime := time.Since(t0)
 		peak := stopHeap()
@@ -146,6 +160,8 @@ func BenchmarkReconcile(b *testing.B) {
 		b.ReportMetric(fullTime.Seconds()/baseline.Seconds(), "fullpass/antijoin")
 		b.ReportMetric(windowTime.Seconds(), "window10k-s")
 		b.ReportMetric(float64(window.CandidateRuns), "window-candidates")
+		b.ReportMetric(aloneTime.Seconds(), "window10k-alone-s")
+		b.ReportMetric(windowTime.Seconds()/aloneTime.Seconds(), "window/alone")
 		b.ReportMetric(idleTime.Seconds(), "idle-s")
 		b.ReportMetric(float64(idle.CandidateRuns), "idle-candidates")
 		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")

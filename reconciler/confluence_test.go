@@ -480,3 +480,35 @@ func TestUpgradeMendsFindingsLeftOpen(t *testing.T) {
 	require.Equal(t, rowsBefore, count(t, b, `SELECT count(*) FROM rac.findings`), "nothing new to find")
 	require.Zero(t, pass(t, b).CandidateRuns, "mended once")
 }
+
+// A late ack, then an on-time ack of the same action committed after the
+// pass that recorded the late finding: the run had no violation, but its
+// late finding gave it a verdict row, so the on-time ack brings it back and
+// the late finding is retracted.
+func TestLateRetractedByAnOnTimeAckCommittedLater(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	run := uuid.New()
+	declareRun(t, b, run, 2*hour, hour)
+	ackAllAgo(t, b, run, 90*time.Minute, ledger.CreateIncident)
+	late := begin(t, b)   // takes its xid first,
+	domain := begin(t, b) // so the late ack is final while this is open
+	now := ledgertest.Now(t, b.pool)
+	ledgertest.Ack(t, domain, run, ledger.Incidents, ledger.CreateIncident, "", now.Add(-90*time.Minute))
+	ledgertest.Ack(t, late, run, ledger.Incidents, ledger.CreateIncident, "", now.Add(-10*time.Minute))
+	var lateXID int64
+	require.NoError(t, late.QueryRow(b.ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&lateXID))
+	require.NoError(t, late.Commit(b.ctx))
+	waitFinal(t, b, lateXID)
+	passNow(t, b)
+	require.Equal(t, []string{"incidents/create_incident:late"}, findings(t, b, run))
+	require.Equal(t, []string{"clean"}, strings1(t, b, `SELECT verdict FROM rac.run_verdicts WHERE run_id = $1`, run),
+		"a run with a finding has a verdict row")
+
+	require.NoError(t, domain.Commit(b.ctx))
+	pass(t, b)
+	rs := resolutions(t, b, run)
+	require.Equal(t, []string{"late:retracted"}, kindsOf(rs))
+	requireOrdered(t, rs)
+	require.Equal(t, "clean", verdict(t, b, run))
+}
