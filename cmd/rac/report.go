@@ -290,7 +290,7 @@ func readClosed(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) err
 	for _, k := range resolutionKinds {
 		rep.ClosedByResolution[k] = 0
 	}
-	rows, err := tx.Query(ctx, `
+	return countInto(ctx, tx, rep.ClosedByResolution, "count closed findings", `
 		SELECT resolution, count(*)::int
 		FROM rac.findings_history
 		WHERE resolution IS NOT NULL
@@ -298,18 +298,23 @@ func readClosed(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) err
 		  AND ($2::uuid IS NULL OR run_id = $2)
 		  AND ($3::timestamptz IS NULL OR resolution_recorded_at >= $3)
 		GROUP BY resolution`, tenant, rep.Filter.RunID, rep.Filter.Since)
+}
+
+// countInto runs a query of (key, count) rows and stores each count in m.
+func countInto(ctx context.Context, tx pgx.Tx, m map[string]int, what, sql string, args ...any) error {
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
-		return fmt.Errorf("count closed findings: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	var (
-		resolution string
-		n          int
+		key string
+		n   int
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&resolution, &n}, func() error {
-		rep.ClosedByResolution[resolution] = n
+	if _, err := pgx.ForEachRow(rows, []any{&key, &n}, func() error {
+		m[key] = n
 		return nil
 	}); err != nil {
-		return fmt.Errorf("count closed findings: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
@@ -349,26 +354,12 @@ func readVerdicts(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) e
 	if rep.Filter.RunID != nil {
 		return readRunVerdicts(ctx, tx, rep, tenant)
 	}
-	rows, err := tx.Query(ctx, `
+	return countInto(ctx, tx, rep.Verdicts, "count run verdicts", `
 		SELECT verdict, count(*)::int
 		FROM rac.run_status
 		WHERE ($1::text IS NULL OR tenant_id = $1)
 		GROUP BY verdict`,
 		tenant)
-	if err != nil {
-		return fmt.Errorf("count run verdicts: %w", err)
-	}
-	var (
-		verdict string
-		n       int
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&verdict, &n}, func() error {
-		rep.Verdicts[verdict] = n
-		return nil
-	}); err != nil {
-		return fmt.Errorf("count run verdicts: %w", err)
-	}
-	return nil
 }
 
 // readRunVerdicts fills rep.Run with the selected run's verdicts and counts
