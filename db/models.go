@@ -156,6 +156,22 @@ type RacOpenFinding struct {
 	ReconciliationID int64
 }
 
+// What the finished reconciliation passes cover, for the caller's tenants: the last finished pass (id, finish time, as_of, reconciler), the watermark horizon and the deadlines judged so far, the lag behind the clock, and overdue_unjudged_runs: runs with a deadline (+ the last pass's grace) passed since the last judged deadline, which no finished pass has judged yet. last_pass_id NULL: no pass has finished.
+type RacReconcilerCoverage struct {
+	// Names of the tenants this session sees (rac.tenant_scope()).
+	Tenants            []string
+	LastPassID         int64
+	LastPassFinishedAt time.Time
+	LastPassAsOf       time.Time
+	LastPassReconciler string
+	// Rows with tx_id below it are final and judged; current_horizon is where the next pass would reach.
+	Horizon             interface{}
+	DeadlinesJudgedTo   interface{}
+	CurrentHorizon      int64
+	Lag                 int32
+	OverdueUnjudgedRuns int64
+}
+
 // One row per reconciler transaction: a pass commits its work in batches, each recorded with the windows of its pass; the final batch of a pass (final = true) certifies that every run touched in [horizon_from, horizon_to) or whose deadline fell in (deadline_from, deadline_to] was reconciled as of as_of. scope = run: one run reconciled on demand.
 type RacReconciliation struct {
 	ID          int64

@@ -4,16 +4,16 @@
 //
 // Usage:
 //
-//	rac migrate [up|down|status] [--database-url URL]
+//	rac migrate [up|down|status] [--destroy-evidence] [--database-url URL]
 //	rac reconcile (--once | --every DURATION) [--batch-size N] [--pass-timeout DURATION]
-//	rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--batch-size N] [--pass-timeout DURATION]
+//	rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--verify-every 1h] [--batch-size N] [--pass-timeout DURATION]
 //	rac seal
 //	rac verify [--from SEAL] [--head HASH]
 //	rac prove --table T --id N [--out FILE]
 //	rac verify-proof FILE [--head HASH]
 //	rac report [--run ID] [--since DURATION|RFC3339] [--tenant NAME] [--format table|json]
 //	rac waive FINDING_ID --reason TEXT --actor NAME [--tenant NAME]
-//	rac demo [--runs N] [--seed S] [--data-dir DIR]
+//	rac demo [--runs N] [--seed S] [--data-dir DIR | --database-url URL [--into-existing-ledger]]
 //	rac export (--from TIME --to TIME | --seals A..B) --out DIR [--format csv|jsonl|parquet] [--tenant NAME] [--sign-key FILE] [--force]
 //	rac verify-export DIR [--pub-key FILE] [--head HASH]
 //	rac keygen --out PREFIX
@@ -43,6 +43,9 @@ const (
 	exitUsage    = 2
 	exitViolated = 3
 	exitTampered = 4
+	// exitCannotTell: rac report cannot say nothing is open (no finished
+	// pass covers the time asked).
+	exitCannotTell = 5
 )
 
 // errUsage marks an error that is the caller's command line, not the work.
@@ -109,7 +112,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		code, err := c.run(ctx, env, args[1:])
 		if err != nil {
-			fmt.Fprintf(stderr, "rac %s: %v\n", c.name, err)
+			// connect already redacts; this also covers an error that
+			// quotes a connection string given anywhere on the line.
+			fmt.Fprintf(stderr, "rac %s: %s\n", c.name, scrub(err.Error(), secretsOf(args, getenv)))
 			if errors.Is(err, errUsage) {
 				return exitUsage
 			}

@@ -18,7 +18,7 @@ import (
 	"github.com/racledger/racledger/reconciler"
 )
 
-const reportSynopsis = "rac report [--run ID] [--since DURATION|RFC3339] [--tenant NAME] [--format table|json] [--database-url URL]"
+const reportSynopsis = "rac report [--run ID] [--since DURATION|RFC3339] [--tenant NAME] [--max-lag DURATION] [--format table|json] [--database-url URL]"
 
 // reportFilter selects what a report covers. Zero fields select everything.
 type reportFilter struct {
@@ -36,6 +36,15 @@ type reportFilter struct {
 type report struct {
 	AsOf   time.Time    `json:"as_of"`
 	Filter reportFilter `json:"filter"`
+	// Scope names the tenants the report's session saw: --tenant, the
+	// session's rac.tenant, or the tenants its login role may see.
+	Scope []string `json:"scope"`
+	// Coverage is what the finished reconciliation passes have judged.
+	Coverage coverage `json:"coverage"`
+	// CannotTell, when set, says why the report cannot tell that nothing is
+	// open (exit 5): no pass has finished, or runs passed their deadline
+	// after a last finished pass older than --max-lag.
+	CannotTell string `json:"cannot_tell,omitempty"`
 	// Verdicts counts the selected runs by latest verdict.
 	Verdicts map[string]int `json:"verdicts"`
 	// Run is the selected run's status, only with --run.
@@ -133,6 +142,26 @@ type runVerdict struct {
 	RecordedAt *time.Time `json:"recorded_at,omitempty"`
 }
 
+// coverage is the row of rac.reconciler_coverage.
+type coverage struct {
+	// LastPassID is the final batch of the last finished pass; nil when no
+	// pass has finished.
+	LastPassID         *int64     `json:"last_pass_id"`
+	LastPassFinishedAt *time.Time `json:"last_pass_finished_at"`
+	LastPassAsOf       *time.Time `json:"last_pass_as_of"`
+	Reconciler         *string    `json:"last_pass_reconciler"`
+	// Horizon: rows with a lower tx_id are final and judged.
+	Horizon        *int64 `json:"horizon"`
+	CurrentHorizon int64  `json:"current_horizon"`
+	// DeadlinesJudgedTo: deadlines up to this time were judged.
+	DeadlinesJudgedTo *time.Time `json:"deadlines_judged_to"`
+	// LagSeconds is how far the last finished pass is behind the clock.
+	LagSeconds *float64 `json:"lag_seconds"`
+	// OverdueUnjudgedRuns counts the runs whose deadline passed after the
+	// last judged deadline: no finished pass has judged them yet.
+	OverdueUnjudgedRuns int64 `json:"overdue_unjudged_runs"`
+}
+
 // openFinding is one row of rac.open_findings.
 type openFinding struct {
 	FindingID  int64     `json:"finding_id"`
@@ -154,13 +183,18 @@ func runReport(ctx context.Context, env *environment, args []string) (int, error
 	runFlag := fs.String("run", "", "only this run (uuid)")
 	since := fs.String("since", "", "only open findings detected, and closed findings whose resolution was recorded, since: "+
 		"a duration back from now (24h) or an RFC 3339 time")
-	tenant := fs.String("tenant", "", "only this tenant")
+	tenant := fs.String("tenant", "", "only this tenant (an unknown tenant, or one outside your scope, is an error)")
+	maxLag := fs.Duration("max-lag", 15*time.Minute,
+		"how far the last finished pass may lag before runs past their deadline since then make the report unable to tell (exit 5)")
 	format := fs.String("format", "table", "output format: table or json")
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
 	}
 	if *format != "table" && *format != "json" {
 		return exitUsage, fmt.Errorf("%w: --format %q: want table or json", errUsage, *format)
+	}
+	if *maxLag < 0 {
+		return exitUsage, fmt.Errorf("%w: --max-lag %v must not be negative", errUsage, *maxLag)
 	}
 	var filter reportFilter
 	filter.Tenant = *tenant
@@ -185,6 +219,7 @@ func runReport(ctx context.Context, env *environment, args []string) (int, error
 	if err != nil {
 		return exitError, err
 	}
+	rep.CannotTell = cannotTell(rep.Coverage, *maxLag)
 	if *format == "json" {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
@@ -194,10 +229,32 @@ func runReport(ctx context.Context, env *environment, args []string) (int, error
 	} else {
 		writeReportTable(env.stdout, rep, rep.OpenFindings)
 	}
-	if len(rep.OpenFindings) > 0 {
-		return exitViolated, nil
+	switch {
+	case len(rep.OpenFindings) > 0:
+		return exitViolated, nil // a known violation, whatever is still unjudged
+	case rep.CannotTell != "":
+		fmt.Fprintf(env.stderr, "rac report: cannot tell that nothing is open: %s\n", rep.CannotTell)
+		return exitCannotTell, nil
 	}
 	return exitOK, nil
+}
+
+// cannotTell says why a report cannot claim that nothing is open, or "":
+// no reconciliation pass has finished, or the last one lags more than
+// maxLag while runs have passed their deadline since it.
+func cannotTell(c coverage, maxLag time.Duration) string {
+	if c.LastPassID == nil {
+		return "no reconciliation pass has finished (is the reconciler running? rac reconcile --once, or rac serve)"
+	}
+	lag := time.Duration(0)
+	if c.LagSeconds != nil {
+		lag = time.Duration(*c.LagSeconds * float64(time.Second))
+	}
+	if c.OverdueUnjudgedRuns > 0 && lag > maxLag {
+		return fmt.Sprintf("%d run(s) passed their deadline after the last finished pass, which is %v old (--max-lag %v): "+
+			"the reconciler has stopped or falls behind", c.OverdueUnjudgedRuns, lag.Round(time.Second), maxLag)
+	}
+	return ""
 }
 
 // parseSince reads --since: a positive duration back from the database's
@@ -246,6 +303,15 @@ func readReport(ctx context.Context, pool *pgxpool.Pool, filter reportFilter, si
 	var tenant *string
 	if filter.Tenant != "" {
 		tenant = &filter.Tenant
+		// Naming the tenant scopes every view to it, and an unknown tenant
+		// or one outside this login's scope is an error, never "nothing
+		// open".
+		if _, err := tx.Exec(ctx, `SELECT set_config('rac.tenant', $1, true)`, filter.Tenant); err != nil {
+			return rep, fmt.Errorf("select tenant %q: %w", filter.Tenant, err)
+		}
+	}
+	if err := readCoverage(ctx, tx, &rep); err != nil {
+		return rep, err
 	}
 
 	if err := readVerdicts(ctx, tx, &rep, tenant); err != nil {
@@ -282,6 +348,28 @@ func readReport(ctx context.Context, pool *pgxpool.Pool, filter reportFilter, si
 		}
 	}
 	return rep, nil
+}
+
+// readCoverage reads the session's scope and what the finished passes have
+// judged (rac.reconciler_coverage). With a tenant named, this is where an
+// unknown or out-of-scope tenant fails.
+func readCoverage(ctx context.Context, tx pgx.Tx, rep *report) error {
+	c := &rep.Coverage
+	err := tx.QueryRow(ctx, `
+		SELECT tenants, last_pass_id, last_pass_finished_at, last_pass_as_of, last_pass_reconciler, horizon,
+		       current_horizon, deadlines_judged_to, extract(epoch FROM lag)::float8, overdue_unjudged_runs
+		FROM rac.reconciler_coverage`).Scan(&rep.Scope, &c.LastPassID, &c.LastPassFinishedAt, &c.LastPassAsOf,
+		&c.Reconciler, &c.Horizon, &c.CurrentHorizon, &c.DeadlinesJudgedTo, &c.LagSeconds, &c.OverdueUnjudgedRuns)
+	if err != nil {
+		if tenant := rep.Filter.Tenant; tenant != "" {
+			return fmt.Errorf("tenant %q: %w", tenant, err)
+		}
+		return fmt.Errorf("read reconciler coverage (is the schema migrated? rac migrate up): %w", err)
+	}
+	if rep.Scope == nil {
+		rep.Scope = []string{}
+	}
+	return nil
 }
 
 // readClosed counts the selected findings closed by a resolution recorded
@@ -390,7 +478,13 @@ func readRunVerdicts(ctx context.Context, tx pgx.Tx, rep *report, tenant *string
 // there are.
 func writeReportTable(w io.Writer, rep report, shown []openFinding) {
 	fmt.Fprintf(w, "RAC report as of %s\n", formatTime(rep.AsOf))
-	fmt.Fprintf(w, "selection: %s\n\n", describeFilter(rep.Filter))
+	fmt.Fprintf(w, "selection: %s\n", describeFilter(rep.Filter))
+	fmt.Fprintf(w, "scope: %s\n", describeScope(rep.Scope))
+	writeCoverage(w, rep.Coverage)
+	if rep.CannotTell != "" {
+		fmt.Fprintf(w, "CANNOT TELL: %s\n", rep.CannotTell)
+	}
+	fmt.Fprintln(w)
 
 	var verdicts []string
 	for _, v := range sortedVerdicts(rep.Verdicts) {
@@ -416,6 +510,35 @@ func writeReportTable(w io.Writer, rep report, shown []openFinding) {
 	if rep.Run != nil {
 		fmt.Fprintln(w)
 		writeHistory(w, rep.Run)
+	}
+}
+
+// describeScope names the tenants a report saw.
+func describeScope(tenants []string) string {
+	if len(tenants) == 0 {
+		return "no tenant"
+	}
+	return "tenant(s) " + strings.Join(tenants, ", ")
+}
+
+// writeCoverage prints the last finished pass and what it has judged.
+func writeCoverage(w io.Writer, c coverage) {
+	if c.LastPassID == nil {
+		fmt.Fprintln(w, "last finished pass: none")
+		return
+	}
+	lag := ""
+	if c.LagSeconds != nil {
+		lag = fmt.Sprintf(", %v behind", (time.Duration(*c.LagSeconds * float64(time.Second))).Round(time.Second))
+	}
+	horizon := int64(0)
+	if c.Horizon != nil {
+		horizon = *c.Horizon
+	}
+	fmt.Fprintf(w, "last finished pass: %s (as of %s%s; horizon %d, now %d)\n", formatTime(*c.LastPassFinishedAt),
+		formatTime(*c.LastPassAsOf), lag, horizon, c.CurrentHorizon)
+	if c.OverdueUnjudgedRuns > 0 {
+		fmt.Fprintf(w, "not judged yet: %d run(s) passed their deadline after the last judged deadline\n", c.OverdueUnjudgedRuns)
 	}
 }
 

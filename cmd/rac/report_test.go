@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,9 +92,17 @@ func TestReport(t *testing.T) {
 		rep, res := reportJSON(t, db.URL, "--since", future)
 		require.Equal(t, exitOK, res.code, res.stderr)
 		require.Empty(t, rep.OpenFindings)
-		rep, res = reportJSON(t, db.URL, "--tenant", "nobody")
-		require.Equal(t, exitOK, res.code, res.stderr)
-		require.Empty(t, rep.OpenFindings)
+		rep, res = reportJSON(t, db.URL, "--tenant", "default")
+		require.Equal(t, exitViolated, res.code, res.stderr)
+		require.Len(t, rep.OpenFindings, 1)
+		require.Equal(t, []string{"default"}, rep.Scope)
+	})
+
+	t.Run("an unknown tenant is an error, never nothing open", func(t *testing.T) {
+		res := rac(ctx, dbEnv(db.URL), "report", "--tenant", "nosuch")
+		require.Equal(t, exitError, res.code, res.stdout)
+		require.Contains(t, res.stderr, "unknown tenant")
+		require.Empty(t, res.stdout)
 	})
 
 	t.Run("report writes nothing", func(t *testing.T) {
@@ -211,6 +220,8 @@ func TestReportTellsAFalseAlarmFromALateAction(t *testing.T) {
 		rep, _ = reportJSON(t, db.URL, "--since", first.UTC().Format(time.RFC3339Nano))
 		require.Equal(t, 2, rep.ClosedByResolution["retracted"]+rep.ClosedByResolution["acked"])
 
+		_, err := pool.Exec(context.Background(), `INSERT INTO rac.tenants (name) VALUES ('nobody')`)
+		require.NoError(t, err)
 		rep, _ = reportJSON(t, db.URL, "--tenant", "nobody")
 		require.Zero(t, rep.ClosedByResolution["retracted"]+rep.ClosedByResolution["acked"])
 		rep, _ = reportJSON(t, db.URL, "--tenant", ledger.DefaultTenant)
@@ -294,3 +305,82 @@ func TestReportTellsAFalseAlarmFromALateAction(t *testing.T) {
 func regexpTime(t time.Time) string { return regexp.QuoteMeta(formatTime(t)) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A report cannot say that nothing is open when no pass has looked: no
+// finished pass at all, or runs past their deadline after a last finished
+// pass older than --max-lag. It says so and exits 5; a violation it does
+// know of still exits 3.
+func TestReportCannotTell(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewDatabase(t)
+	pool := newPool(t, db.URL)
+	writeCleanRun(t, pool)
+	settle(t, pool)
+
+	rep, res := reportJSON(t, db.URL)
+	require.Equal(t, exitCannotTell, res.code, res.stderr)
+	require.Contains(t, rep.CannotTell, "no reconciliation pass has finished")
+	require.Contains(t, res.stderr, "cannot tell")
+	require.Nil(t, rep.Coverage.LastPassID)
+	table := rac(ctx, dbEnv(db.URL), "report")
+	require.Equal(t, exitCannotTell, table.code)
+	require.Contains(t, table.stdout, "last finished pass: none")
+	require.Contains(t, table.stdout, "CANNOT TELL: no reconciliation pass has finished")
+
+	require.Equal(t, exitOK, rac(ctx, dbEnv(db.URL), "reconcile", "--once").code)
+	rep, res = reportJSON(t, db.URL)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	require.Empty(t, rep.CannotTell)
+	require.NotNil(t, rep.Coverage.LastPassID)
+	require.Equal(t, []string{"default"}, rep.Scope)
+	require.Zero(t, rep.Coverage.OverdueUnjudgedRuns)
+
+	// A run whose deadline passes after the last pass: not judged yet.
+	run := uuid.New()
+	require.NoError(t, newLedger().Expect(ctx, pool, run, ledger.Expectation{
+		Domain: ledger.Incidents, Action: ledger.CreateIncident, Deadline: 50 * time.Millisecond}))
+	require.Eventually(t, func() bool {
+		rep, _ = reportJSON(t, db.URL)
+		return rep.Coverage.OverdueUnjudgedRuns == 1
+	}, 30*time.Second, 10*time.Millisecond)
+	rep, res = reportJSON(t, db.URL)
+	require.Equal(t, exitOK, res.code, "within --max-lag of the last pass the report trusts it: %s", res.stderr)
+	rep, res = reportJSON(t, db.URL, "--max-lag", "0s")
+	require.Equal(t, exitCannotTell, res.code, res.stderr)
+	require.Contains(t, rep.CannotTell, "1 run(s) passed their deadline after the last finished pass")
+	table = rac(ctx, dbEnv(db.URL), "report", "--max-lag", "0s")
+	require.Contains(t, table.stdout, "not judged yet: 1 run(s)")
+
+	// The pass that judges it finds it missing: a known violation.
+	require.Equal(t, exitViolated, rac(ctx, dbEnv(db.URL), "reconcile", "--once").code)
+	rep, res = reportJSON(t, db.URL, "--max-lag", "0s")
+	require.Equal(t, exitViolated, res.code, res.stderr)
+	require.Zero(t, rep.Coverage.OverdueUnjudgedRuns)
+}
+
+// An auditor pinned to one tenant sees its scope named, and naming another
+// tenant is an error.
+func TestReportScopeOfAPinnedAuditor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewDatabase(t)
+	pool := newPool(t, db.URL)
+	url, role := pgtest.LoginRole(t, db, "rac_auditor")
+	_, err := pool.Exec(ctx, `INSERT INTO rac.tenants (name) VALUES ('blue'), ('green')`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO rac.tenant_roles (role_name, tenant_id) SELECT $1, id FROM rac.tenants WHERE name = 'blue'`, role)
+	require.NoError(t, err)
+	require.Equal(t, exitOK, rac(ctx, dbEnv(db.URL), "reconcile", "--once").code)
+
+	rep, res := reportJSON(t, url)
+	require.Equal(t, exitOK, res.code, res.stderr)
+	require.Equal(t, []string{"blue"}, rep.Scope)
+	table := rac(ctx, dbEnv(url), "report")
+	require.Contains(t, table.stdout, "scope: tenant(s) blue")
+
+	res = rac(ctx, dbEnv(url), "report", "--tenant", "green")
+	require.Equal(t, exitError, res.code, res.stdout)
+	require.Contains(t, res.stderr, "may not act in tenant")
+	require.NotContains(t, res.stderr, strings.Split(strings.TrimPrefix(url, "postgres://"), "@")[0], "no password in errors")
+}
