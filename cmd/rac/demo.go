@@ -18,14 +18,19 @@ import (
 	"github.com/racledger/racledger/reconciler"
 )
 
-const demoSynopsis = "rac demo [--runs N] [--seed S] [--data-dir DIR | --database-url URL] [--deadline 2s] [--workers 8]"
+const demoSynopsis = "rac demo [--runs N] [--seed S] [--data-dir DIR | --database-url URL [--into-existing-ledger]] [--deadline 2s] [--workers 8]"
+
+// intoExistingName is the flag that lets the demo write into a database
+// whose ledger already holds rows or seals.
+const intoExistingName = "into-existing-ledger"
 
 // demoSamplePerKind is how many open findings of each kind the demo's
 // report lists.
 const demoSamplePerKind = 3
 
-// runDemo implements `rac demo`: on the given database, or on an embedded
-// PostgreSQL when there is none, it migrates, simulates runs with injected
+// runDemo implements `rac demo`: on the given database (refused when its
+// ledger already holds rows or seals, unless --into-existing-ledger), or
+// on an embedded PostgreSQL when there is none, it migrates, simulates runs with injected
 // faults, reconciles them, prints the report and compares what was found
 // with what was injected: exit 0 when they match, 1 when they do not.
 func runDemo(ctx context.Context, env *environment, args []string) (int, error) {
@@ -36,6 +41,8 @@ func runDemo(ctx context.Context, env *environment, args []string) (int, error) 
 	dataDir := fs.String("data-dir", "", "data directory of the embedded PostgreSQL, kept between demos (default: a temporary one, removed on exit)")
 	deadline := fs.Duration("deadline", demo.DefaultDeadline, "deadline of every expectation (the demo waits it out once)")
 	workers := fs.Int("workers", demo.DefaultWorkers, "goroutines writing runs at once")
+	intoExisting := fs.Bool(intoExistingName, false,
+		"write the demo's fake runs into a database whose ledger already holds rows or seals (they are append-only and sealed: never removable)")
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
 	}
@@ -55,7 +62,7 @@ func runDemo(ctx context.Context, env *environment, args []string) (int, error) 
 	}
 	opts.Name = "rac demo"
 
-	url, where := *dbURL, "the database at --database-url / DATABASE_URL"
+	url, where := *dbURL, "the database at "+redactURL(*dbURL)
 	if url == "" {
 		cluster, err := pglocal.Start(ctx, pglocal.Options{DataDir: *dataDir, Logger: env.logger})
 		if err != nil {
@@ -70,6 +77,19 @@ func runDemo(ctx context.Context, env *environment, args []string) (int, error) 
 		return exitError, err
 	}
 	defer pool.Close()
+	if *dbURL != "" && !*intoExisting {
+		// Only a database the user named can be their ledger; the
+		// embedded PostgreSQL is the demo's own.
+		held, err := migrate.Evidence(ctx, pool)
+		if err != nil {
+			return exitError, err
+		}
+		if len(held) > 0 {
+			return exitError, fmt.Errorf("refusing to write into %s: its ledger already holds rows (in %s), "+
+				"and the demo's fake runs could never be removed from it; unset DATABASE_URL to run the demo "+
+				"on an embedded PostgreSQL, or pass --%s", redactURL(*dbURL), strings.Join(held, ", "), intoExistingName)
+		}
+	}
 	if err := migrate.Up(ctx, pool, quietLogger(env.stderr)); err != nil {
 		return exitError, err
 	}

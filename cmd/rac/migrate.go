@@ -5,14 +5,27 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/racledger/racledger/internal/migrate"
 )
 
+const migrateSynopsis = "rac migrate [up|down|status] [--destroy-evidence] [--database-url URL]"
+
+// destroyEvidenceName is the flag that lets `rac migrate down` run over a
+// ledger holding rows or seals.
+const destroyEvidenceName = "destroy-evidence"
+
+func destroyEvidenceFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool(destroyEvidenceName, false,
+		"let `down` reverse a migration although the ledger holds rows or seals (they may be dropped for good)")
+}
+
 // runMigrate implements `rac migrate [up|down|status]`.
 func runMigrate(ctx context.Context, env *environment, args []string) (int, error) {
-	fs := newFlagSet(env, "migrate", "rac migrate [up|down|status] [--database-url URL]")
+	fs := newFlagSet(env, "migrate", migrateSynopsis)
 	dbURL := databaseFlag(fs, env)
+	destroy := destroyEvidenceFlag(fs)
 	// Accept the verb before or after the flags.
 	verb := "up"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
@@ -51,6 +64,17 @@ func runMigrate(ctx context.Context, env *environment, args []string) (int, erro
 		}
 		fmt.Fprintf(env.stdout, "migrate up: applied %d migration(s)\n", n)
 	case "down":
+		if !*destroy {
+			held, err := migrate.Evidence(ctx, pool)
+			if err != nil {
+				return exitError, err
+			}
+			if len(held) > 0 {
+				return exitError, fmt.Errorf("refusing to reverse a migration: the ledger holds evidence (rows in %s) "+
+					"that a down migration may drop for good; pass --%s to reverse it anyway",
+					strings.Join(held, ", "), destroyEvidenceName)
+			}
+		}
 		did, err := m.Down(ctx)
 		if err != nil {
 			return exitError, err
@@ -84,6 +108,7 @@ func verbAfterFlags(env *environment, args []string) (string, bool) {
 	probe.SetOutput(io.Discard)
 	probe.Usage = func() {}
 	databaseFlag(probe, env)
+	destroyEvidenceFlag(probe)
 	if probe.Parse(args) != nil || probe.NArg() != 1 {
 		return "", false
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/racledger/racledger/reconciler"
 )
 
-const serveSynopsis = "rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--batch-size N] [--pass-timeout DURATION] [--database-url URL]"
+const serveSynopsis = "rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--verify-every 1h] [--batch-size N] [--pass-timeout DURATION] [--database-url URL]"
 
 const (
 	// readyTimeout bounds the database ping behind /readyz.
@@ -26,10 +26,15 @@ const (
 	// shutdownTimeout bounds the wait for in-flight HTTP requests on
 	// shutdown.
 	shutdownTimeout = 10 * time.Second
+	// defaultVerifyEvery is how often serve re-verifies the whole chain:
+	// a verification reads every sealed row, so hourly rather than at
+	// the seal's pace.
+	defaultVerifyEvery = time.Hour
 )
 
 // runServe implements `rac serve`: the reconciler loop (a pass at start,
-// then every --every) beside an HTTP server with /metrics, /healthz and
+// then every --every), the sealer (every --seal-every) and the verifier
+// (every --verify-every, rac_verify_* metrics) beside an HTTP server with /metrics, /healthz and
 // /readyz. When ctx is cancelled it stops accepting requests, waits for the
 // loop to finish its batch in flight, and exits 0.
 func runServe(ctx context.Context, env *environment, args []string) (int, error) {
@@ -38,6 +43,8 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	listen := fs.String("listen", "", "address for /metrics, /healthz and /readyz, e.g. :9464 (port 0 picks a free port)")
 	every := fs.Duration("every", 30*time.Second, "interval between reconciliation passes")
 	sealEvery := fs.Duration("seal-every", 5*time.Minute, "interval between seals of the final rows (0 disables sealing)")
+	verifyEvery := fs.Duration("verify-every", defaultVerifyEvery,
+		"interval between verifications of the whole seal chain, the first at start (0 disables them)")
 	batchSize := fs.Int("batch-size", 0, fmt.Sprintf("runs reconciled per transaction (default %d)", reconciler.DefaultBatchSize))
 	passTimeout := passTimeoutFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -51,6 +58,9 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	}
 	if *sealEvery < 0 {
 		return exitUsage, fmt.Errorf("%w: --seal-every %v must not be negative", errUsage, *sealEvery)
+	}
+	if *verifyEvery < 0 {
+		return exitUsage, fmt.Errorf("%w: --verify-every %v must not be negative", errUsage, *verifyEvery)
 	}
 	opts, err := reconcilerOptions(env, *batchSize, *passTimeout, env.logger)
 	if err != nil {
@@ -78,6 +88,13 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 			return exitError, fmt.Errorf("create sealer: %w", err)
 		}
 	}
+	var verifier *seal.Verifier
+	if *verifyEvery > 0 {
+		verifier, err = seal.NewVerifier(pool, seal.VerifierOptions{Registerer: reg, Logger: env.logger})
+		if err != nil {
+			return exitError, fmt.Errorf("create verifier: %w", err)
+		}
+	}
 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", *listen)
@@ -101,10 +118,16 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	} else {
 		sealDone <- nil
 	}
+	verifyDone := make(chan error, 1)
+	if verifier != nil {
+		go func() { verifyDone <- verifier.Run(loopCtx, *verifyEvery) }()
+	} else {
+		verifyDone <- nil
+	}
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 	env.logger.InfoContext(ctx, "serve: running", slog.Duration("every", *every), slog.Duration("grace", opts.Grace),
-		slog.Duration("seal_every", *sealEvery))
+		slog.Duration("seal_every", *sealEvery), slog.Duration("verify_every", *verifyEvery))
 
 	var serveErr error
 	select {
@@ -128,7 +151,11 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	if sealErr != nil {
 		sealErr = fmt.Errorf("seal loop: %w", sealErr)
 	}
-	if err := errors.Join(serveErr, loopErr, sealErr); err != nil {
+	verifyErr := <-verifyDone
+	if verifyErr != nil {
+		verifyErr = fmt.Errorf("verify loop: %w", verifyErr)
+	}
+	if err := errors.Join(serveErr, loopErr, sealErr, verifyErr); err != nil {
 		return exitError, err
 	}
 	env.logger.InfoContext(ctx, "serve: stopped")

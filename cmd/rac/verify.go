@@ -16,8 +16,10 @@ const progressEvery = 2 * time.Second
 
 // runVerify implements `rac verify`: recompute every seal from the rows and
 // check the chain (and, with --head, that it contains a head published
-// elsewhere). Exit 0 intact, 4 tampered (the first bad seal, table and row
-// are printed), 1 error.
+// elsewhere), then count the rows no seal covers. Exit 0 intact (rows
+// written after the last seal are listed as unsealed, not as intact), 4
+// tampered (the first bad seal, table and row are printed) or an empty
+// chain over a ledger that holds rows, 1 error.
 func runVerify(ctx context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "verify", verifySynopsis)
 	dbURL := databaseFlag(fs, env)
@@ -58,14 +60,25 @@ func runVerify(ctx context.Context, env *environment, args []string) (int, error
 		return exitTampered, nil
 	}
 	elapsed := time.Since(start).Round(time.Millisecond)
+	if !rep.Intact() {
+		// An empty chain over rows: nothing vouches for them, and it is
+		// what deleting every seal leaves.
+		fmt.Fprintf(env.stdout, "UNSEALED: no seals, but the ledger holds %s: nothing vouches for them "+
+			"(never sealed, or the chain was deleted); run `rac seal` (%s)\n", rep.UnsealedString(), elapsed)
+		return exitTampered, nil
+	}
 	switch {
 	case rep.Head == nil:
-		fmt.Fprintf(env.stdout, "intact: no seals (%s)\n", elapsed)
+		fmt.Fprintf(env.stdout, "intact: no seals, no rows (%s)\n", elapsed)
 	case opts.Head != nil:
 		fmt.Fprintf(env.stdout, "intact: %d seals, %d rows; published head found at seal %d (%d later seals); %s (%s)\n",
 			rep.Seals, rep.Rows, rep.HeadFoundAt, rep.Head.ID-rep.HeadFoundAt, rep.Head, elapsed)
 	default:
 		fmt.Fprintf(env.stdout, "intact: %d seals, %d rows; %s (%s)\n", rep.Seals, rep.Rows, rep.Head, elapsed)
+	}
+	if u := rep.UnsealedString(); u != "" {
+		fmt.Fprintf(env.stdout, "unsealed: %s written at or after horizon %d, seal %d's end: no seal covers them yet, "+
+			"they are not evidence until `rac seal` does\n", u, rep.UnsealedFrom, rep.Head.ID)
 	}
 	return exitOK, nil
 }

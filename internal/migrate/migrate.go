@@ -131,6 +131,39 @@ func (m *Migrator) Close() error {
 	return m.db.Close()
 }
 
+// EvidenceTables are the tables whose rows are audit evidence: the ledger
+// tables a seal covers, then the seal chain itself.
+var EvidenceTables = []string{
+	"rac.expectations", "rac.acks", "rac.findings", "rac.finding_resolutions",
+	"rac.run_verdicts", "rac.reconciliations", "rac.seals",
+}
+
+// Evidence returns the evidence tables (EvidenceTables) that exist in the
+// database behind pool and hold at least one row, in EvidenceTables order;
+// none on an empty ledger or one not migrated. The session must see every
+// row (a superuser, the table owner or an operator role): row-level
+// security would hide other tenants' rows.
+func Evidence(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	var out []string
+	for _, t := range EvidenceTables {
+		var exists bool
+		if err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", t).Scan(&exists); err != nil {
+			return nil, fmt.Errorf("migrate: look for %s: %w", t, err)
+		}
+		if !exists {
+			continue
+		}
+		var rows bool
+		if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+t+")").Scan(&rows); err != nil {
+			return nil, fmt.Errorf("migrate: look for rows in %s: %w", t, err)
+		}
+		if rows {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
 // Up is a convenience that applies every pending migration to pool.
 func Up(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
 	m, err := New(pool, logger)

@@ -39,6 +39,12 @@ var ErrConflict = errors.New("seal: another sealer appended this seal first")
 // rac_reconciler.
 var ErrPartialView = errors.New("seal: this session does not see every ledger row (row-level security limits it to some tenants)")
 
+// ErrHeadTampered is returned (wrapped, with what was found) when the head
+// of the chain does not verify against its rows or its predecessor: a seal
+// appended after it would vouch for a chain that is already broken, so
+// none is. Run `rac verify` to see the whole chain.
+var ErrHeadTampered = errors.New("seal: the head of the chain does not verify; refusing to extend it")
+
 // Options configure a Sealer.
 type Options struct {
 	// Registerer receives the sealer's metrics. Nil: no metrics.
@@ -215,6 +221,9 @@ func sealTx(ctx context.Context, tx pgx.Tx) (Result, error) {
 		return Result{}, fmt.Errorf("seal: read the head: %w", err)
 	default:
 		prev = &head
+		if err := checkHead(ctx, tx, prev); err != nil {
+			return Result{}, err
+		}
 	}
 	hdr := canon.SealHeader{ID: 1, Version: canon.Version, HorizonTo: start.Horizon, SealedAt: start.Now}
 	var current *Head
@@ -271,6 +280,43 @@ func sealTx(ctx context.Context, tx pgx.Tx) (Result, error) {
 		return Result{}, fmt.Errorf("seal: commit seal %d: %w", hdr.ID, translate(err))
 	}
 	return Result{Sealed: true, Head: &Head{ID: hdr.ID, Hash: hash}, Seal: hdr, Rows: int64(hdr.TreeSize())}, nil
+}
+
+// checkHead verifies the head of the chain before a seal extends it: its
+// own hash, its link to its predecessor (whose own hash is checked too)
+// and its rows, recomputed in tx's snapshot. It returns ErrHeadTampered,
+// naming what Verify would report, when the head does not verify. Older
+// seals are left to Verify: a seal costs one extra pass over the head's
+// window, not over the ledger.
+func checkHead(ctx context.Context, tx pgx.Tx, head *db.RacSeal) error {
+	var pred *db.RacSeal
+	from := int64(0)
+	if head.ID > 1 {
+		p, err := queries.SealNext(ctx, tx, head.ID-2)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("seal: read seal %d: %w", head.ID-1, err)
+		}
+		if err == nil && p.ID == head.ID-1 {
+			pred = &p
+			if _, t := checkSeal(pred, nil, pred.ID); t != nil {
+				return fmt.Errorf("%w: %s", ErrHeadTampered, t)
+			}
+		} else {
+			// No predecessor: checkSeal reports the chain broken.
+			from = head.ID - 1
+		}
+	}
+	hdr, t := checkSeal(head, pred, from)
+	if t == nil {
+		var err error
+		if t, err = verifyRowsTx(ctx, tx, hdr); err != nil {
+			return fmt.Errorf("seal: verify the head: %w", err)
+		}
+	}
+	if t != nil {
+		return fmt.Errorf("%w: %s", ErrHeadTampered, t)
+	}
+	return nil
 }
 
 // seesWholeLedger returns ErrPartialView unless the session reads every

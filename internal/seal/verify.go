@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -92,6 +93,48 @@ type Report struct {
 	HeadFoundAt int64
 	// Tamper is the first inconsistency; nil when the ledger is intact.
 	Tamper *Tamper
+	// Unsealed counts, per table in canon.Tables order, the rows no seal
+	// covers: tx_id at or above the last seal's horizon_to (UnsealedFrom),
+	// or every row when the chain is empty. Counted only when the chain
+	// verified (Tamper nil).
+	Unsealed []int64
+	// UnsealedFrom is the horizon the unsealed rows start at (0: the
+	// chain is empty).
+	UnsealedFrom int64
+}
+
+// UnsealedRows is the number of rows no seal covers.
+func (r *Report) UnsealedRows() int64 {
+	var n int64
+	for _, c := range r.Unsealed {
+		n += c
+	}
+	return n
+}
+
+// Intact reports whether the verification found the ledger intact: no
+// tampering, and not an empty chain over a ledger that holds rows (nothing
+// vouches for such rows, and an empty chain is what deleting every seal
+// leaves). Rows written after the last seal do not make a chain less
+// intact; they are reported in Unsealed.
+func (r *Report) Intact() bool {
+	return r.Tamper == nil && !(r.Head == nil && r.UnsealedRows() > 0)
+}
+
+// UnsealedString describes the unsealed rows, e.g. "5 rows (acks 3,
+// expectations 2)"; "" when there are none.
+func (r *Report) UnsealedString() string {
+	n := r.UnsealedRows()
+	if n == 0 {
+		return ""
+	}
+	var parts []string
+	for i, c := range r.Unsealed {
+		if c > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", canon.Tables[i].Stem, c))
+		}
+	}
+	return fmt.Sprintf("%d rows (%s)", n, strings.Join(parts, ", "))
 }
 
 // Verify recomputes every seal from the ledger rows, one seal at a time in
@@ -154,8 +197,29 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 			rep.Tamper = &Tamper{SealID: rep.Head.ID, Kind: KindHeadMissing,
 				Detail: fmt.Sprintf("published head %s is not in the chain, which ends at seal %d %s: seals were deleted from the end or the chain was rewritten", opts.Head, rep.Head.ID, rep.Head.Hash)}
 		}
+		return rep, nil
 	}
+	if prev != nil {
+		rep.UnsealedFrom = prev.HorizonTo
+	}
+	unsealed, err := countUnsealed(ctx, pool, rep.UnsealedFrom)
+	if err != nil {
+		return nil, err
+	}
+	rep.Unsealed = unsealed
 	return rep, nil
+}
+
+// countUnsealed counts, per ledger table, the rows with tx_id >= from.
+func countUnsealed(ctx context.Context, pool *pgxpool.Pool, from int64) ([]int64, error) {
+	counts := make([]int64, len(canon.Tables))
+	for i := range canon.Tables {
+		t := &canon.Tables[i]
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+t.Name+" WHERE tx_id >= $1", from).Scan(&counts[i]); err != nil {
+			return nil, fmt.Errorf("verify: count the unsealed rows of %s: %w", t.Name, err)
+		}
+	}
+	return counts, nil
 }
 
 // checkSeal checks a seal row against its own hash and its predecessor.
@@ -202,15 +266,22 @@ func headerOf(s *db.RacSeal) canon.SealHeader {
 	}
 }
 
-// verifyRows recomputes one seal's counts and root from the rows; they
-// match when it returns no Tamper and no error.
+// verifyRows recomputes one seal's counts and root from the rows, in a
+// REPEATABLE READ READ ONLY transaction of its own; they match when it
+// returns no Tamper and no error.
 func verifyRows(ctx context.Context, pool *pgxpool.Pool, hdr canon.SealHeader) (*Tamper, error) {
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("verify: begin: %w", err)
 	}
 	defer rollback(ctx, tx)
+	return verifyRowsTx(ctx, tx, hdr)
+}
 
+// verifyRowsTx is verifyRows in the caller's transaction, whose snapshot
+// must see every row of the seal's window (any snapshot taken after the
+// seal's horizon does).
+func verifyRowsTx(ctx context.Context, tx pgx.Tx, hdr canon.SealHeader) (*Tamper, error) {
 	w, err := streamWindow(ctx, tx, "verify_rows", hdr.HorizonFrom, hdr.HorizonTo, rowKey{}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("verify seal %d: %w", hdr.ID, err)
