@@ -37,7 +37,7 @@ func databaseFlag(fs *flag.FlagSet, env *environment) *string {
 	p := new(string)
 	*p = env.getenv("DATABASE_URL")
 	fs.Var(databaseURLFlag{p}, "database-url",
-		"PostgreSQL connection (libpq URL or key=value); default $DATABASE_URL (shown with its password redacted)")
+		"PostgreSQL connection `URL` (libpq URL or key=value); default $DATABASE_URL, shown here with its password redacted")
 	return p
 }
 

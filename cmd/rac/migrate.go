@@ -18,7 +18,7 @@ const destroyEvidenceName = "destroy-evidence"
 
 func destroyEvidenceFlag(fs *flag.FlagSet) *bool {
 	return fs.Bool(destroyEvidenceName, false,
-		"let `down` reverse a migration although the ledger holds rows or seals (they may be dropped for good)")
+		"let down reverse a migration although the ledger holds rows or seals (they may be dropped for good)")
 }
 
 // runMigrate implements `rac migrate [up|down|status]`.
