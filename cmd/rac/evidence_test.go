@@ -4,6 +4,9 @@ import (
 	"context"
 	"io"
 	"net/http"
+	neturl "net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -352,5 +355,51 @@ func TestRedactURL(t *testing.T) {
 		"host=h dbname=db":                          "host=h dbname=db",
 	} {
 		require.Equal(t, want, redactURL(in), in)
+	}
+}
+
+// TestNoPasswordWithARealLogin runs commands as a login role with a
+// password, against the real database: what they print, log and write
+// (an export's files and manifest) never holds the password.
+func TestNoPasswordWithARealLogin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewDatabase(t)
+	pool := newPool(t, db.URL)
+	expectOne(t, pool)
+	roleURL, role := pgtest.LoginRole(t, db, "rac_reconciler", "rac_auditor")
+	// The export reads the schema version.
+	_, err := pool.Exec(ctx, "GRANT SELECT ON rac_goose_db_version TO "+pgx.Identifier{role}.Sanitize())
+	require.NoError(t, err)
+	u, err := neturl.Parse(roleURL)
+	require.NoError(t, err)
+	secret, ok := u.User.Password()
+	require.True(t, ok)
+	require.NotEmpty(t, secret)
+
+	out := filepath.Join(t.TempDir(), "export")
+	from := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
+	var to string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`).Scan(&to))
+	for _, args := range [][]string{
+		{"reconcile", "--once"}, {"seal"}, {"verify"}, {"report"}, {"migrate", "status"},
+		{"export", "--from", from, "--to", to, "--out", out},
+		{"waive", "999999", "--reason", "r", "--actor", "a"},
+	} {
+		for _, res := range []result{
+			rac(ctx, dbEnv(roleURL), args...),
+			rac(ctx, nil, append(args, "--database-url", roleURL)...),
+		} {
+			require.NotContains(t, res.stdout, secret, "%v", args)
+			require.NotContains(t, res.stderr, secret, "%v", args)
+		}
+	}
+	files, err := os.ReadDir(out)
+	require.NoError(t, err, "the export ran")
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(out, f.Name()))
+		require.NoError(t, err)
+		require.NotContains(t, string(b), secret, f.Name())
 	}
 }
