@@ -51,7 +51,9 @@ type Options struct {
 	// docs/sql-api.md, "Tenants"); another fails with permission denied.
 	Tenant string
 	// DeclaredBy is recorded on each expectation as who declared it, e.g.
-	// the service name. Default: none.
+	// the service name: valid UTF-8 without NUL bytes, at most
+	// MaxDeclaredByBytes (else every write returns an error wrapping
+	// ErrInvalid). Default: none.
 	DeclaredBy string
 }
 
@@ -68,9 +70,10 @@ type Ledger struct {
 	setupErr error
 }
 
-// New returns a Ledger. It never panics: a malformed tenant name is logged
-// and returned by every write (wrapping ErrInvalid); metrics that cannot be
-// registered on opts.Registerer are logged and left out, and writes go on.
+// New returns a Ledger. It never panics: a malformed tenant name or
+// DeclaredBy is logged and returned by every write (wrapping ErrInvalid);
+// metrics that cannot be registered on opts.Registerer are logged and left
+// out, and writes go on.
 func New(opts Options) *Ledger {
 	l := &Ledger{
 		logger:     opts.Logger,
@@ -86,6 +89,8 @@ func New(opts Options) *Ledger {
 	}
 	l.enabled = enabledFrom(opts.Enabled, l.logger)
 	if err := checkTenant("options", "tenant", l.tenant); err != nil {
+		l.setupErr = err
+	} else if err := checkText("options", -1, "declared_by", l.declaredBy, MaxDeclaredByBytes); err != nil {
 		l.setupErr = err
 	}
 	m, err := newMetrics(opts.Registerer)

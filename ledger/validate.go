@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -18,12 +17,23 @@ const (
 	MaxResultIDBytes       = 256
 	MaxIdempotencyKeyBytes = 256
 	MaxErrorBytes          = 8 << 10
-	MaxMetadataBytes       = 64 << 10
-	MaxDescriptionBytes    = 1 << 10
+	// MaxMetadataBytes bounds metadata by the length of its jsonb text
+	// form (octet_length(metadata::text)), as rac.ack and the table
+	// constraints do: {"a":1} counts as {"a": 1}, 8 bytes.
+	MaxMetadataBytes    = 64 << 10
+	MaxDescriptionBytes = 1 << 10
+	// MaxDeclaredByBytes bounds Options.DeclaredBy, as rac.expect and the
+	// table constraint expectations_declared_by_bytes do.
+	MaxDeclaredByBytes = 256
 	// MaxDeadline bounds a declared deadline; it keeps deadline_at far
 	// inside PostgreSQL's timestamp range.
 	MaxDeadline = 10 * 366 * 24 * time.Hour
 )
+
+// maxMetadataInputBytes bounds the raw metadata parsed at all: input over
+// 1 MiB is refused as too long whatever its jsonb text form (which only
+// whitespace, escapes and repeated keys make shorter than the input).
+const maxMetadataInputBytes = 16 * MaxMetadataBytes
 
 var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 
@@ -50,8 +60,11 @@ func checkText(item string, index int, field, value string, limit int) error {
 	return nil
 }
 
-// checkMetadata validates optional JSON metadata: size, syntax, and the one
-// thing valid JSON can hold that jsonb refuses, a \u0000 escape.
+// checkMetadata validates optional JSON metadata as PostgreSQL will: it
+// must be a document jsonb accepts (valid JSON and UTF-8, no \u0000, no
+// lone surrogate, numbers within numeric's range, nesting at most 10000
+// deep) whose jsonb text form, the size rac.ack and the table constraints
+// measure, is at most MaxMetadataBytes.
 func checkMetadata(item string, index int, raw json.RawMessage) error {
 	if len(raw) == 0 {
 		return nil
@@ -59,46 +72,17 @@ func checkMetadata(item string, index int, raw json.RawMessage) error {
 	fail := func(err error, reason string) error {
 		return &InputError{Item: item, Index: index, Field: "metadata", Err: err, Reason: reason}
 	}
-	if len(raw) > MaxMetadataBytes {
-		return fail(ErrTooLong, fmt.Sprintf("%d bytes, at most %d", len(raw), MaxMetadataBytes))
+	if len(raw) > maxMetadataInputBytes {
+		return fail(ErrTooLong, fmt.Sprintf("%d bytes of input, at most %d", len(raw), maxMetadataInputBytes))
 	}
-	if !json.Valid(raw) {
-		return fail(ErrBadMetadata, "not valid JSON")
+	n, reason := jsonbText(raw)
+	if reason != "" {
+		return fail(ErrBadMetadata, reason)
 	}
-	if bytes.Contains(raw, []byte(`\u0000`)) && holdsNUL(raw) {
-		return fail(ErrBadMetadata, `holds \u0000, which jsonb cannot store`)
+	if n > MaxMetadataBytes {
+		return fail(ErrTooLong, fmt.Sprintf("%d bytes as jsonb text, at most %d", n, MaxMetadataBytes))
 	}
 	return nil
-}
-
-// holdsNUL reports whether a decoded JSON document holds a NUL character in
-// any string or object key. Called only when the raw text mentions \u0000.
-func holdsNUL(raw json.RawMessage) bool {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return true
-	}
-	var walk func(any) bool
-	walk = func(v any) bool {
-		switch x := v.(type) {
-		case string:
-			return strings.IndexByte(x, 0) >= 0
-		case []any:
-			for _, e := range x {
-				if walk(e) {
-					return true
-				}
-			}
-		case map[string]any:
-			for k, e := range x {
-				if strings.IndexByte(k, 0) >= 0 || walk(e) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	return walk(v)
 }
 
 // checkTenant validates a tenant name given as item's field.
