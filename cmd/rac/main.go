@@ -79,7 +79,7 @@ func commands() []command {
 		{name: "reconcile", summary: "reconcile expectations and acks once (--once) or on a schedule (--every)", run: runReconcile},
 		{name: "serve", summary: "reconcile on a schedule and serve /metrics, /healthz and /readyz", run: runServe},
 		{name: "seal", summary: "seal the rows final since the last seal; prints the head to publish", run: runSeal},
-		{name: "verify", summary: "recompute every seal and check the chain (exit 4: tampered)", run: runVerify},
+		{name: "verify", summary: "recompute every seal, check the chain and count unsealed rows (exit 4: tampered, or rows but no seal)", run: runVerify},
 		{name: "prove", summary: "print the inclusion proof of one row in its seal", run: runProve},
 		{name: "verify-proof", summary: "check an inclusion proof offline (exit 4: invalid)", run: runVerifyProof},
 		{name: "report", summary: "print verdicts, open findings, closed findings by resolution and a run's history", run: runReport},
