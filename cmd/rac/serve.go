@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -82,8 +83,14 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 		return exitError, fmt.Errorf("create reconciler: %w", err)
 	}
 	var sealer *seal.Sealer
+	// The first verification waits for the seal at start (or one
+	// --verify-every at most), so that a fresh ledger is not reported
+	// unsealed a moment before its first seal.
+	firstSeal := make(chan struct{})
+	var firstSealOnce sync.Once
 	if *sealEvery > 0 {
-		sealer, err = seal.New(pool, seal.Options{Registerer: reg, Logger: env.logger})
+		sealer, err = seal.New(pool, seal.Options{Registerer: reg, Logger: env.logger,
+			AfterSeal: func(seal.Result, error) { firstSealOnce.Do(func() { close(firstSeal) }) }})
 		if err != nil {
 			return exitError, fmt.Errorf("create sealer: %w", err)
 		}
@@ -120,7 +127,22 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	}
 	verifyDone := make(chan error, 1)
 	if verifier != nil {
-		go func() { verifyDone <- verifier.Run(loopCtx, *verifyEvery) }()
+		go func() {
+			if sealer != nil {
+				wait := time.NewTimer(*verifyEvery)
+				select {
+				case <-firstSeal:
+				case <-wait.C:
+				case <-loopCtx.Done():
+				}
+				wait.Stop()
+			}
+			if loopCtx.Err() != nil {
+				verifyDone <- nil
+				return
+			}
+			verifyDone <- verifier.Run(loopCtx, *verifyEvery)
+		}()
 	} else {
 		verifyDone <- nil
 	}

@@ -53,6 +53,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Timeout bounds one Seal call in Run. Default 30 minutes.
 	Timeout time.Duration
+	// AfterSeal, when set, is called after every Seal call with its
+	// outcome (rac serve starts verifying after the first one).
+	AfterSeal func(Result, error)
 }
 
 // Head identifies the latest seal of the chain: what an operator publishes.
@@ -80,10 +83,11 @@ type Result struct {
 // Sealer appends seals to rac.seals. It is safe for concurrent use, and any
 // number of sealers may run against one database.
 type Sealer struct {
-	pool    *pgxpool.Pool
-	logger  *slog.Logger
-	timeout time.Duration
-	metrics *metrics
+	pool      *pgxpool.Pool
+	logger    *slog.Logger
+	timeout   time.Duration
+	metrics   *metrics
+	afterSeal func(Result, error)
 }
 
 // New returns a Sealer over pool.
@@ -106,7 +110,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Sealer, error) {
 	if timeout == 0 {
 		timeout = 30 * time.Minute
 	}
-	return &Sealer{pool: pool, logger: logger, timeout: timeout, metrics: m}, nil
+	return &Sealer{pool: pool, logger: logger, timeout: timeout, metrics: m, afterSeal: opts.AfterSeal}, nil
 }
 
 // Seal appends one seal over pool's ledger without metrics or logging; see
@@ -148,6 +152,9 @@ func (s *Sealer) Seal(ctx context.Context) (Result, error) {
 		if res.Head != nil {
 			s.metrics.headID.Set(float64(res.Head.ID))
 		}
+	}
+	if s.afterSeal != nil {
+		s.afterSeal(res, err)
 	}
 	return res, err
 }
