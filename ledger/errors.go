@@ -30,8 +30,10 @@ var (
 	// ErrBadText: a text field is not valid UTF-8 or contains a NUL byte,
 	// which PostgreSQL text cannot store.
 	ErrBadText = fmt.Errorf("%w: text not storable", ErrInvalid)
-	// ErrBadMetadata: metadata is not valid JSON or holds a \u0000 escape,
-	// which PostgreSQL jsonb cannot store.
+	// ErrBadMetadata: metadata is not a document PostgreSQL jsonb accepts:
+	// not valid JSON or UTF-8, a \u0000 escape or a lone surrogate
+	// (\ud800), a number outside numeric's range (1e1000000,
+	// 1e-1000000), or nesting deeper than 10000.
 	ErrBadMetadata = fmt.Errorf("%w: bad metadata", ErrInvalid)
 	// ErrDuplicate: one batch declares the same (domain, action) twice with
 	// different deadlines.
