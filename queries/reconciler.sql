@@ -47,7 +47,7 @@ SELECT pg_advisory_xact_lock(5927209463450566476);
 -- Every other run the windows touched is declared and acked on time and
 -- was never recorded: it is clean and costs no write.
 --
--- Arm 1 pairs the window's expectations and acks by a hash full join, so a
+-- Arm 1 pairs the window's expectations and acks by a full join, so a
 -- window costs what it holds, not what the ledger holds: only a row whose
 -- partner lies outside the window (or has none) is checked against the
 -- indexes. An empty window's arms are removed from the plan by their
