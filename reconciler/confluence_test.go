@@ -24,16 +24,10 @@ import (
 // judged without it). Each ends in the state one pass over the same rows
 // gives, and closes what an earlier pass recorded with the rule that fits.
 
-// begin opens a transaction that takes an xid at once, as a domain
-// transaction that already wrote its own business row would.
+// begin opens a domain transaction holding its xid (ledgertest.BeginDomainTx).
 func begin(t *testing.T, b bundle) pgx.Tx {
 	t.Helper()
-	tx, err := b.pool.Begin(b.ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
-	_, err = tx.Exec(b.ctx, `SELECT pg_current_xact_id()`)
-	require.NoError(t, err)
-	return tx
+	return ledgertest.BeginDomainTx(t, b.pool)
 }
 
 // passNow runs a pass without waiting for anything to become final: what

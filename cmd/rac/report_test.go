@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -114,21 +113,6 @@ func TestReport(t *testing.T) {
 	})
 }
 
-// beginDomainTx opens a transaction that takes its xid at once, as a
-// domain transaction that already wrote its own business row would: rows
-// written after it are not final while it is open, and what it writes
-// commits only when the test says so.
-func beginDomainTx(t *testing.T, pool *pgxpool.Pool) pgx.Tx {
-	t.Helper()
-	ctx := context.Background()
-	tx, err := pool.Begin(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
-	_, err = tx.Exec(ctx, `SELECT pg_current_xact_id()`)
-	require.NoError(t, err)
-	return tx
-}
-
 // ackID returns the id of run's only ack of incidents/create_incident.
 func ackID(t *testing.T, pool *pgxpool.Pool, run uuid.UUID) int64 {
 	t.Helper()
@@ -153,7 +137,7 @@ func TestReportTellsAFalseAlarmFromALateAction(t *testing.T) {
 	pool := newPool(t, db.URL)
 	onTime, late := uuid.New(), uuid.New()
 
-	domain := beginDomainTx(t, pool)
+	domain := ledgertest.BeginDomainTx(t, pool)
 	now := ledgertest.Now(t, pool)
 	for _, run := range []uuid.UUID{onTime, late} {
 		ledgertest.DeclareRun(t, pool, ledger.DefaultTenant, run, now.Add(-2*time.Hour), time.Hour)

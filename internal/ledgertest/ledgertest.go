@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/racledger/racledger/internal/pgtest"
@@ -95,4 +96,23 @@ func Pass(tb testing.TB, pool *pgxpool.Pool, rec *reconciler.Reconciler) reconci
 		tb.Fatalf("ledgertest: reconciler pass: %v", err)
 	}
 	return sum
+}
+
+// BeginDomainTx opens a transaction on pool that takes its transaction id
+// at once, as a domain transaction that already wrote its own business row
+// would: while it is open the horizon stays at or below it, so nothing
+// written after it is final, and what it writes commits only when the test
+// says so. It is rolled back when the test ends, unless committed.
+func BeginDomainTx(tb testing.TB, pool *pgxpool.Pool) pgx.Tx {
+	tb.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		tb.Fatalf("ledgertest: begin: %v", err)
+	}
+	tb.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		tb.Fatalf("ledgertest: take a transaction id: %v", err)
+	}
+	return tx
 }

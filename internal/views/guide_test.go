@@ -372,18 +372,14 @@ func TestAuditorGuideFalseAlarms(t *testing.T) {
 	}
 	falseAlarm, lateRun, legacy := uuid.New(), uuid.New(), uuid.New()
 
-	domain, err := b.pool.Begin(b.ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = domain.Rollback(context.Background()) })
-	_, err = domain.Exec(b.ctx, `SELECT pg_current_xact_id()`) // below the declarations: they are not final while it is open
-	require.NoError(t, err)
+	domain := ledgertest.BeginDomainTx(t, b.pool) // below the declarations: they are not final while it is open
 	for _, run := range []uuid.UUID{falseAlarm, lateRun} {
 		declareRunAt(t, b, defaultTenant, run, at(10, 0), time.Hour)
 		ackAllAt(t, b, run, at(10, 30), ledger.CreateIncident)
 	}
 	ledgertest.Ack(t, domain, falseAlarm, ledger.Incidents, ledger.CreateIncident, "", at(10, 30))
 	ledgertest.Ack(t, domain, lateRun, ledger.Incidents, ledger.CreateIncident, "", at(12, 0))
-	_, err = b.rec.RunOnce(b.ctx) // records both incidents missing
+	_, err := b.rec.RunOnce(b.ctx) // records both incidents missing
 	require.NoError(t, err)
 	require.NoError(t, domain.Commit(b.ctx))
 	sum := pass(t, b)
