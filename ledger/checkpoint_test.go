@@ -127,7 +127,6 @@ func TestCheckpointStatuses(t *testing.T) {
 	}
 }
 
-
 // A waived finding counts as met, as the reconciler's open findings do;
 // policy FinalizeWithExceptions finalizes with the unmet items recorded,
 // and rac.governance_exceptions shows them beside the reconciler's
