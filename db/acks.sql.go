@@ -13,10 +13,15 @@ import (
 
 const ackInsert = `-- name: AckInsert :execrows
 
-INSERT INTO rac.acks (tenant_id, run_id, action_id, result_id, idempotency_key, error, metadata)
-VALUES ($1, $2, $3,
-        NULLIF($4::text, ''), NULLIF($5::text, ''),
-        NULLIF($6::text, ''), NULLIF($7::text, '')::jsonb)
+INSERT INTO rac.acks (tenant_id, run_id, action_id, result_id, idempotency_key, error, metadata, author_id)
+SELECT $1, $2, $3::smallint,
+       NULLIF($4::text, ''), NULLIF($5::text, ''),
+       NULLIF($6::text, ''), NULLIF($7::text, '')::jsonb,
+       coalesce((SELECT min(au.id) FROM rac.authors au
+                 WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole),
+                (SELECT rac.author_id()))
+WHERE NOT EXISTS (SELECT FROM rac.domain_roles)
+   OR $3::smallint = ANY (coalesce(rac.domain_scope('ack'), ARRAY[$3::smallint]))
 ON CONFLICT DO NOTHING
 `
 
@@ -32,7 +37,13 @@ type AckInsertParams struct {
 
 // Empty strings stand for "none" and are stored as NULL, so an ack without
 // an idempotency key is never deduplicated (NULL keys are distinct).
-// Writes one ack; 0 rows means the idempotency key was used before.
+// Writes one ack; 0 rows means the idempotency key was used before, or the
+// session's role may not ack this action's domain (rac.domain_roles):
+// the caller then asks AckRefusals which. Held back by the WHERE clause,
+// a refused ack raises nothing, so the caller's transaction stays usable;
+// the row-level security policies that check the same for any direct
+// writer then never fail. The author is the session's login role: looked
+// up in the statement's snapshot, registered on its first write.
 // ON CONFLICT names no target: acks_idempotency_key is rac.acks' only
 // unique constraint (a migration adding another must name the target
 // here again). Without a target the insert needs no SELECT privilege, so
@@ -55,28 +66,46 @@ func (q *Queries) AckInsert(ctx context.Context, db DBTX, arg AckInsertParams) (
 	return result.RowsAffected(), nil
 }
 
+const ackRefusals = `-- name: AckRefusals :one
+SELECT rac.domain_refusals('ack', $1::smallint[])::smallint[] AS refused_action_ids
+`
+
+// The action ids among action_ids that the session's role may not ack;
+// empty when it may ack them all.
+func (q *Queries) AckRefusals(ctx context.Context, db DBTX, actionIds []int16) ([]int16, error) {
+	row := db.QueryRow(ctx, ackRefusals, actionIds)
+	var refused_action_ids []int16
+	err := row.Scan(&refused_action_ids)
+	return refused_action_ids, err
+}
+
 const acksInsertMany = `-- name: AcksInsertMany :many
 WITH input AS (
-    SELECT unnest($2::uuid[]) AS run_id,
-           unnest($3::smallint[]) AS action_id,
+    SELECT unnest($3::uuid[]) AS run_id,
+           unnest($2::smallint[]) AS action_id,
            unnest($4::text[]) AS result_id,
            unnest($5::text[]) AS idempotency_key,
            unnest($6::text[]) AS error,
            unnest($7::text[]) AS metadata
 )
-INSERT INTO rac.acks (tenant_id, run_id, action_id, result_id, idempotency_key, error, metadata)
+INSERT INTO rac.acks (tenant_id, run_id, action_id, result_id, idempotency_key, error, metadata, author_id)
 SELECT $1, u.run_id, u.action_id,
        NULLIF(u.result_id, ''), NULLIF(u.idempotency_key, ''),
-       NULLIF(u.error, ''), NULLIF(u.metadata, '')::jsonb
+       NULLIF(u.error, ''), NULLIF(u.metadata, '')::jsonb,
+       coalesce((SELECT min(au.id) FROM rac.authors au
+                 WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole),
+                (SELECT rac.author_id()))
 FROM input u
+WHERE NOT EXISTS (SELECT FROM rac.domain_roles)
+   OR cardinality(rac.domain_refusals('ack', $2::smallint[])) = 0
 ON CONFLICT (tenant_id, run_id, action_id, idempotency_key) DO NOTHING
 RETURNING action_id, (error IS NOT NULL)::bool AS failed
 `
 
 type AcksInsertManyParams struct {
 	TenantID        int16
-	RunIds          []uuid.UUID
 	ActionIds       []int16
+	RunIds          []uuid.UUID
 	ResultIds       []string
 	IdempotencyKeys []string
 	Errors          []string
@@ -91,11 +120,13 @@ type AcksInsertManyRow struct {
 // Writes a batch of acks in one statement and returns the ones written
 // (repeats of an idempotency key are skipped).
 // Set-returning functions in one select list advance in lockstep.
+// All or nothing: a batch with any action the role may not ack writes
+// nothing (see AckInsert).
 func (q *Queries) AcksInsertMany(ctx context.Context, db DBTX, arg AcksInsertManyParams) ([]AcksInsertManyRow, error) {
 	rows, err := db.Query(ctx, acksInsertMany,
 		arg.TenantID,
-		arg.RunIds,
 		arg.ActionIds,
+		arg.RunIds,
 		arg.ResultIds,
 		arg.IdempotencyKeys,
 		arg.Errors,

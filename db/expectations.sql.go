@@ -12,15 +12,22 @@ import (
 )
 
 const expectationsInsert = `-- name: ExpectationsInsert :execrows
-INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by)
+INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by, author_id)
 SELECT $1, $2, i.action_id, i.deadline_ms,
-       c.now, c.now + i.deadline_ms * interval '1 millisecond', $3
+       c.now, c.now + i.deadline_ms * interval '1 millisecond', $3,
+       coalesce((SELECT min(au.id) FROM rac.authors au
+                 WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole),
+                (SELECT rac.author_id()))
 FROM (
     -- Set-returning functions in one select list advance in lockstep.
     SELECT unnest($4::smallint[]) AS action_id, unnest($5::bigint[]) AS deadline_ms
 ) i,
 (SELECT clock_timestamp() AS now) c
 WHERE NOT EXISTS (SELECT 1 FROM rac.expectations e WHERE e.run_id = $2 AND e.tenant_id = $1)
+  -- A role pinned to other domains (rac.domain_roles, privilege expect)
+  -- writes nothing here; ExpectationsRedeclare then says which.
+  AND (NOT EXISTS (SELECT FROM rac.domain_roles)
+       OR cardinality(rac.domain_refusals('expect', $4::smallint[])) = 0)
 ON CONFLICT (tenant_id, run_id, action_id) DO NOTHING
 `
 
@@ -63,21 +70,27 @@ conflicts AS (
       ON e.tenant_id = $3 AND e.run_id = $4 AND e.action_id = i.action_id
     WHERE e.deadline_ms IS DISTINCT FROM i.deadline_ms
 ),
+refused AS (
+    SELECT rac.domain_refusals('expect', $1::smallint[])::smallint[] AS action_ids
+),
 clock AS (
     SELECT clock_timestamp() AS now
 ),
 inserted AS (
-    INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by)
+    INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by,
+                                  author_id)
     SELECT $3, $4, i.action_id, i.deadline_ms,
-           clock.now, clock.now + i.deadline_ms * interval '1 millisecond', $5
-    FROM input i, clock, conflicts
-    WHERE cardinality(conflicts.action_ids) = 0
+           clock.now, clock.now + i.deadline_ms * interval '1 millisecond', $5,
+           (SELECT rac.author_id())
+    FROM input i, clock, conflicts, refused
+    WHERE cardinality(conflicts.action_ids) = 0 AND cardinality(refused.action_ids) = 0
     ON CONFLICT (tenant_id, run_id, action_id) DO NOTHING
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM inserted)::int AS inserted,
-       conflicts.action_ids AS conflicting_action_ids
-FROM conflicts
+       conflicts.action_ids AS conflicting_action_ids,
+       refused.action_ids AS refused_action_ids
+FROM conflicts, refused
 `
 
 type ExpectationsRedeclareParams struct {
@@ -91,12 +104,15 @@ type ExpectationsRedeclareParams struct {
 type ExpectationsRedeclareRow struct {
 	Inserted             int32
 	ConflictingActionIds []int16
+	RefusedActionIds     []int16
 }
 
 // Declares expectations of a run that has some already. An expectation
 // already declared with the same deadline is a no-op; when any of them was
 // declared before with a different deadline, nothing is written and the
-// conflicting action ids are returned, so the batch is all or nothing.
+// conflicting action ids are returned, so the batch is all or nothing. The
+// same holds for action ids the session's role may not declare
+// (rac.domain_roles), returned as refused_action_ids.
 func (q *Queries) ExpectationsRedeclare(ctx context.Context, db DBTX, arg ExpectationsRedeclareParams) (ExpectationsRedeclareRow, error) {
 	row := db.QueryRow(ctx, expectationsRedeclare,
 		arg.ActionIds,
@@ -106,6 +122,6 @@ func (q *Queries) ExpectationsRedeclare(ctx context.Context, db DBTX, arg Expect
 		arg.DeclaredBy,
 	)
 	var i ExpectationsRedeclareRow
-	err := row.Scan(&i.Inserted, &i.ConflictingActionIds)
+	err := row.Scan(&i.Inserted, &i.ConflictingActionIds, &i.RefusedActionIds)
 	return i, err
 }

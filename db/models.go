@@ -26,6 +26,8 @@ type RacAck struct {
 	IdempotencyKey *string
 	Error          *string
 	Metadata       json.RawMessage
+	// rac.authors id of the login role that wrote it (NULL: written before authors were recorded).
+	AuthorID *int32
 }
 
 // Live status of every (run, domain, action), expected or acked: acked, late, failed, pending, missing or drift (rac.action_state as of clock_timestamp(), with the grace of the session setting rac.grace, an interval, default 0). expected = false marks drift; an expected row with a NULL deadline_at is an invalid contract.
@@ -44,6 +46,14 @@ type RacActionStatus struct {
 	// Number of acks (success and error) recorded for this (run, domain, action).
 	Acks   int64
 	Status string
+}
+
+// The login roles that wrote ledger rows: rows name their author by id. role_name is the name when the role first wrote; a role created again under a dropped role's name is a new author (another role_oid). A role registered by two transactions at once has two ids. Append-only.
+type RacAuthor struct {
+	ID        int32
+	RoleName  string
+	RoleOid   pgtype.Uint32
+	FirstSeen time.Time
 }
 
 // Catalog of known (domain, action) pairs; global, not per tenant.
@@ -72,6 +82,33 @@ type RacDailySummary struct {
 	Completeness pgtype.Numeric
 }
 
+// Pins a role (and the members of a group role) to domains: with privilege ack it may ack only actions of these domains, with expect declare expectations only for them. domain NULL: every domain. A role with any row may do only what its rows allow; a role with none may do both for every domain. Configuration, not history: delete a row to unmap.
+type RacDomainRole struct {
+	RoleName  string
+	Domain    *string
+	Privilege string
+	GrantedAt time.Time
+}
+
+// Every expectation (kind expectation) and ack (kind ack) of the caller's tenants with the login role that wrote it (author; NULL for rows written before authors were recorded) and, for expectations, the claimed declared_by.
+type RacEvidence struct {
+	Tenant         string
+	Kind           string
+	ID             int64
+	TxID           int64
+	RunID          uuid.UUID
+	Domain         string
+	Action         string
+	WrittenAt      time.Time
+	DeadlineAt     *time.Time
+	ResultID       *string
+	Error          *string
+	IdempotencyKey *string
+	ClaimedBy      *string
+	// The login role (session_user) that wrote the row, as rac.authors recorded it; NULL: written before authors were recorded.
+	Author string
+}
+
 // What must happen in a run: one row per (tenant, run, domain, action), declared at T0 with a deadline. A NULL deadline is an invalid contract, recorded as declared.
 type RacExpectation struct {
 	ID int64
@@ -86,6 +123,8 @@ type RacExpectation struct {
 	ActionID   int16
 	DeclaredBy *string
 	Metadata   json.RawMessage
+	// rac.authors id of the login role that declared it (NULL: written before authors were recorded).
+	AuthorID *int32
 }
 
 // What the reconciler found, recorded once per (tenant, run, domain, action, kind). violated_at is when the violation became true (deadline + grace for missing and stale, the ack's time for failed, drift and late, the declaration for invalid); detected_at is when a reconciler recorded it.
@@ -115,6 +154,8 @@ type RacFindingResolution struct {
 	AckID            *int64
 	Actor            *string
 	Reason           *string
+	// rac.authors id of the login role that recorded it: the reconciler's, or the waiver's (NULL: written before authors were recorded).
+	AuthorID *int32
 }
 
 // Every finding the reconciler recorded, with its resolution if any (acked, retracted, superseded, declared, waived) and the resolution's evidence row. open: unresolved and of a violation kind (late is history, never open), as in rac.open_findings.
@@ -140,6 +181,70 @@ type RacFindingsHistory struct {
 	EvidenceID    int64
 	// The evidence row's own time: the ack's acked_at or the expectation's declared_at.
 	EvidenceAt time.Time
+	// The login role that recorded the resolution (the reconciler's, or the waiver's beside the claimed actor).
+	ResolutionAuthor string
+	// The login role that wrote the evidence row.
+	EvidenceAuthor string
+}
+
+// Governance checkpoints of runs: outcome passed (nothing unmet), excepted (finalized with the unmet items as exceptions) or refused; unmet lists {domain, action, status}; snapshot is the pg_current_snapshot() the judgment read. At most one passed or excepted check per run. Append-only.
+type RacGovernanceCheck struct {
+	ID        int64
+	TxID      int64
+	CheckedAt time.Time
+	GraceMs   int64
+	RunID     uuid.UUID
+	TenantID  int16
+	AuthorID  int32
+	Policy    string
+	Outcome   string
+	// pg_current_snapshot() of the judging statement: a row whose tx_id is not visible in it was not seen.
+	Snapshot string
+	Unmet    json.RawMessage
+}
+
+// Unmet items runs were finalized with (governance check outcome excepted), each with the reconciler's finding of that kind (a pending item: missing) for the same action, if recorded, and whether it is still open.
+type RacGovernanceException struct {
+	CheckID           int64
+	TenantID          string
+	RunID             uuid.UUID
+	Domain            interface{}
+	Action            interface{}
+	StatusAtCheck     interface{}
+	CheckedAt         time.Time
+	Author            string
+	FindingID         *int64
+	FindingKind       *string
+	FindingOpen       *bool
+	FindingResolution *string
+}
+
+// Every governance checkpoint: passed, excepted (finalized with exceptions) or refused, with its unmet items.
+type RacGovernanceOutcome struct {
+	CheckID   int64
+	TenantID  string
+	RunID     uuid.UUID
+	CheckedAt time.Time
+	Author    string
+	Policy    string
+	Outcome   string
+	GraceMs   int64
+	Unmet     json.RawMessage
+	Snapshot  string
+}
+
+// Expectations and acks of a finalized run that its governance check did not see (not committed in its snapshot), other than the check's own transaction's; written_before_check marks evidence that was in flight.
+type RacGovernanceUnseen struct {
+	CheckID            int64
+	TenantID           string
+	RunID              uuid.UUID
+	Kind               string
+	EvidenceID         int64
+	Domain             string
+	Action             string
+	WrittenAt          time.Time
+	Error              *string
+	WrittenBeforeCheck bool
 }
 
 // Findings of the violation kinds (missing, failed, drift, invalid, stale) that no resolution has closed.
@@ -206,6 +311,20 @@ type RacRejudgeRequest struct {
 	Reason      string
 }
 
+// Phase transitions of runs, in order (seq 1-6: created, authorized, executing, governance_check, finalizing, completed), each once; governance_check names its governance check. Append-only.
+type RacRunPhase struct {
+	ID         int64
+	TxID       int64
+	RecordedAt time.Time
+	CheckID    *int64
+	RunID      uuid.UUID
+	AuthorID   int32
+	TenantID   int16
+	Seq        int16
+	Phase      string
+	Note       *string
+}
+
 // Latest verdict per run (clean, pending, violated). seq 0: reconciled clean at first sight, no verdict row needed.
 type RacRunStatus struct {
 	TenantID         string
@@ -214,6 +333,21 @@ type RacRunStatus struct {
 	Seq              int32
 	RecordedAt       time.Time
 	ReconciliationID int64
+}
+
+// Phases of each run in order, with the login role that recorded each (author), the time since the previous phase, and for governance_check the checkpoint's outcome and unmet items.
+type RacRunTimeline struct {
+	TenantID      string
+	RunID         uuid.UUID
+	Seq           int16
+	Phase         string
+	RecordedAt    time.Time
+	SincePrevious int32
+	Author        string
+	Note          *string
+	CheckID       *int64
+	CheckOutcome  *string
+	CheckUnmet    json.RawMessage
 }
 
 // A run's verdict each time it changes (seq 1, 2, ...), and its first verdict when a finding is first recorded for it (a late ack of a clean run). A run first reconciled clean without findings has no row: rac.run_status derives clean for it.
@@ -264,6 +398,21 @@ type RacSealChunk struct {
 	LastID       int64
 	RowCount     int32
 	LeafPrefixes []byte
+}
+
+// Start/complete pairs (domain actions start_X and complete_X, e.g. logs/start_trace): the first successful ack of each per run, and duration between them (NULL while not completed).
+type RacSpan struct {
+	TenantID         string
+	RunID            uuid.UUID
+	Domain           string
+	Span             []byte
+	StartedAt        interface{}
+	CompletedAt      interface{}
+	Duration         int32
+	StartResultID    interface{}
+	CompleteResultID interface{}
+	StartedBy        string
+	CompletedBy      string
 }
 
 // Tenants of the ledger; id 1 is the tenant named default.

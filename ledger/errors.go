@@ -97,3 +97,31 @@ func (e *ConflictError) Error() string {
 
 // Unwrap returns ErrConflict.
 func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// ErrForbidden is returned when the session's database role may not write
+// for a domain: rac.domain_roles pins it to other domains (privilege ack
+// for acks, expect for expectations). Nothing of that call was written and
+// the caller's transaction stays usable. The SQL functions raise the same
+// refusal as SQLSTATE RC112 (ack) and RC113 (expect).
+var ErrForbidden = errors.New("rac: role may not write for this domain")
+
+// ForbiddenError names the actions the session's role may not write. It
+// unwraps to ErrForbidden.
+type ForbiddenError struct {
+	// Item is "ack" or "expectation".
+	Item string
+	// Actions are the refused "domain/action" pairs.
+	Actions []string
+}
+
+func (e *ForbiddenError) Error() string {
+	privilege := "ack"
+	if e.Item == "expectation" {
+		privilege = "expect"
+	}
+	return fmt.Sprintf("rac: %s refused: this database role may not write %s (rac.domain_roles pins it to other domains for privilege %s)",
+		e.Item, strings.Join(e.Actions, ", "), privilege)
+}
+
+// Unwrap returns ErrForbidden.
+func (e *ForbiddenError) Unwrap() error { return ErrForbidden }

@@ -190,6 +190,9 @@ func (l *Ledger) Expect(ctx context.Context, dbtx DBTX, runID uuid.UUID, exps ..
 	if err != nil {
 		return fmt.Errorf("rac: redeclare expectations for run %s: %w", runID, err)
 	}
+	if len(row.RefusedActionIds) > 0 {
+		return l.refused(ctx, l.forbidden("expectation", row.RefusedActionIds))
+	}
 	if len(row.ConflictingActionIds) > 0 {
 		cerr := &ConflictError{RunID: runID}
 		for _, id := range row.ConflictingActionIds {
@@ -251,6 +254,12 @@ func (l *Ledger) Ack(ctx context.Context, dbtx DBTX, acks ...Ack) error {
 	if err != nil {
 		return fmt.Errorf("rac: insert %d acks: %w", len(acks), err)
 	}
+	if len(written) == 0 {
+		// Every key used before, or a domain the role may not ack.
+		if err := l.checkAckRefusals(ctx, dbtx, actionIDs); err != nil {
+			return err
+		}
+	}
 	for _, w := range written {
 		k := l.catalog.actionName(w.ActionID)
 		l.metrics.acks.WithLabelValues(string(k.Domain), string(k.Action), outcome(w.Failed)).Inc()
@@ -274,8 +283,32 @@ func (l *Ledger) ackOne(ctx context.Context, dbtx DBTX, tenantID, actionID int16
 	}
 	if n > 0 {
 		l.metrics.acks.WithLabelValues(string(a.Domain), string(a.Action), outcome(a.Error != "")).Inc()
+		return nil
+	}
+	// The key was used before, or the role may not ack this domain.
+	return l.checkAckRefusals(ctx, dbtx, []int16{actionID})
+}
+
+// checkAckRefusals returns a *ForbiddenError when the session's role may
+// not ack some of actionIDs, after a write held them back.
+func (l *Ledger) checkAckRefusals(ctx context.Context, dbtx DBTX, actionIDs []int16) error {
+	refused, err := queries.AckRefusals(ctx, dbtx, actionIDs)
+	if err != nil {
+		return fmt.Errorf("rac: check the domains this role may ack: %w", err)
+	}
+	if len(refused) > 0 {
+		return l.refused(ctx, l.forbidden("ack", refused))
 	}
 	return nil
+}
+
+// forbidden returns the *ForbiddenError for the refused action ids.
+func (l *Ledger) forbidden(item string, actionIDs []int16) *ForbiddenError {
+	ferr := &ForbiddenError{Item: item}
+	for _, id := range actionIDs {
+		ferr.Actions = append(ferr.Actions, l.catalog.actionName(id).String())
+	}
+	return ferr
 }
 
 // RegisterAction adds a (domain, action) pair to the global catalog on

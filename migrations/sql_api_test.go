@@ -674,26 +674,36 @@ func TestPrivileges(t *testing.T) {
 	t.Run("the writer reads the catalog and executes the write functions", func(t *testing.T) {
 		// Table-level privileges only on the catalog; the ledger tables'
 		// are column privileges (TestLibraryWriter).
-		require.Equal(t, []string{"contract_actions:SELECT", "tenants:SELECT"}, privileges("rac_writer", "r,p,v,m,S"))
-		require.Equal(t, []string{"ack", "current_tenant", "expect", "sees_whole_ledger", "tenant_scope"}, executable("rac_writer"))
+		require.Equal(t, []string{"authors:SELECT", "contract_actions:SELECT", "domain_roles:SELECT", "tenants:SELECT"},
+			privileges("rac_writer", "r,p,v,m,S"))
+		require.Equal(t, []string{"ack", "author_id", "current_tenant", "domain_refusals", "domain_scope", "expect", "is_session_author",
+			"sees_whole_ledger", "tenant_scope"}, executable("rac_writer"))
 	})
 
 	t.Run("public executes only the tenant scope functions", func(t *testing.T) {
 		// Row-level security policies and the report views call
 		// rac.tenant_scope as the querying role, and passes and seals ask
 		// rac.sees_whole_ledger; both tell a session only about itself.
-		require.Equal(t, []string{"sees_whole_ledger", "tenant_scope"}, executable("public"))
-		require.Empty(t, privileges("public", "r,p,v,m,S"))
+		// Every writer's policies look up its author and its domains
+		// (rac.author_id registers the session's own login, the domain
+		// functions answer for the session only); role names and the
+		// domain mapping are no secret (pg_roles shows every role).
+		require.Equal(t, []string{"author_id", "domain_refusals", "domain_scope", "is_session_author", "sees_whole_ledger", "tenant_scope"},
+			executable("public"))
+		require.Equal(t, []string{"authors:SELECT", "domain_roles:SELECT"}, privileges("public", "r,p,v,m,S"))
 	})
 
 	t.Run("the auditor reads views only", func(t *testing.T) {
-		require.Empty(t, privileges("rac_auditor", "r,p,m,S"), "no table privilege")
+		// No ledger table: only the two catalogs everyone reads.
+		require.Equal(t, []string{"authors:SELECT", "domain_roles:SELECT"}, privileges("rac_auditor", "r,p,m,S"),
+			"no table privilege")
 		got := privileges("rac_auditor", "v")
 		for _, p := range got {
 			require.Regexp(t, `:SELECT$`, p)
 		}
 		require.Subset(t, got, []string{"open_findings:SELECT", "run_status:SELECT"})
-		require.Equal(t, []string{"action_state", "sees_whole_ledger", "tenant_scope"}, executable("rac_auditor"))
+		require.Equal(t, []string{"action_state", "author_id", "domain_refusals", "domain_scope", "is_session_author", "sees_whole_ledger",
+			"tenant_scope"}, executable("rac_auditor"))
 	})
 
 	t.Run("the reconciler reads the ledger and appends history", func(t *testing.T) {
@@ -708,7 +718,8 @@ func TestPrivileges(t *testing.T) {
 		for _, table := range []string{"acks", "contract_actions", "expectations", "tenants"} {
 			require.Contains(t, got, table+":SELECT")
 		}
-		require.Equal(t, []string{"action_state", "sees_whole_ledger", "tenant_scope"}, executable("rac_reconciler"))
+		require.Equal(t, []string{"action_state", "author_id", "domain_refusals", "domain_scope", "is_session_author", "sees_whole_ledger",
+			"tenant_scope"}, executable("rac_reconciler"))
 	})
 }
 

@@ -2,18 +2,34 @@
 -- an idempotency key is never deduplicated (NULL keys are distinct).
 
 -- name: AckInsert :execrows
--- Writes one ack; 0 rows means the idempotency key was used before.
+-- Writes one ack; 0 rows means the idempotency key was used before, or the
+-- session's role may not ack this action's domain (rac.domain_roles):
+-- the caller then asks AckRefusals which. Held back by the WHERE clause,
+-- a refused ack raises nothing, so the caller's transaction stays usable;
+-- the row-level security policies that check the same for any direct
+-- writer then never fail. The author is the session's login role: looked
+-- up in the statement's snapshot, registered on its first write.
 -- ON CONFLICT names no target: acks_idempotency_key is rac.acks' only
 -- unique constraint (a migration adding another must name the target
 -- here again). Without a target the insert needs no SELECT privilege, so
 -- row-level security checks a bound writer's row once (the insert policy)
 -- instead of twice (insert and select policies): about 6% of a bound
 -- writer's ack throughput (docs/performance.md).
-INSERT INTO rac.acks (tenant_id, run_id, action_id, result_id, idempotency_key, error, metadata)
-VALUES (@tenant_id, @run_id, @action_id,
-        NULLIF(@result_id::text, ''), NULLIF(@idempotency_key::text, ''),
-        NULLIF(@error::text, ''), NULLIF(@metadata::text, '')::jsonb)
+INSERT INTO rac.acks (tenant_id, run_id, action_id, result_id, idempotency_key, error, metadata, author_id)
+SELECT @tenant_id, @run_id, @action_id::smallint,
+       NULLIF(@result_id::text, ''), NULLIF(@idempotency_key::text, ''),
+       NULLIF(@error::text, ''), NULLIF(@metadata::text, '')::jsonb,
+       coalesce((SELECT min(au.id) FROM rac.authors au
+                 WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole),
+                (SELECT rac.author_id()))
+WHERE NOT EXISTS (SELECT FROM rac.domain_roles)
+   OR @action_id::smallint = ANY (coalesce(rac.domain_scope('ack'), ARRAY[@action_id::smallint]))
 ON CONFLICT DO NOTHING;
+
+-- name: AckRefusals :one
+-- The action ids among action_ids that the session's role may not ack;
+-- empty when it may ack them all.
+SELECT rac.domain_refusals('ack', @action_ids::smallint[])::smallint[] AS refused_action_ids;
 
 -- name: AcksInsertMany :many
 -- Writes a batch of acks in one statement and returns the ones written
@@ -27,10 +43,17 @@ WITH input AS (
            unnest(@errors::text[]) AS error,
            unnest(@metadata::text[]) AS metadata
 )
-INSERT INTO rac.acks (tenant_id, run_id, action_id, result_id, idempotency_key, error, metadata)
+INSERT INTO rac.acks (tenant_id, run_id, action_id, result_id, idempotency_key, error, metadata, author_id)
 SELECT @tenant_id, u.run_id, u.action_id,
        NULLIF(u.result_id, ''), NULLIF(u.idempotency_key, ''),
-       NULLIF(u.error, ''), NULLIF(u.metadata, '')::jsonb
+       NULLIF(u.error, ''), NULLIF(u.metadata, '')::jsonb,
+       coalesce((SELECT min(au.id) FROM rac.authors au
+                 WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole),
+                (SELECT rac.author_id()))
 FROM input u
+-- All or nothing: a batch with any action the role may not ack writes
+-- nothing (see AckInsert).
+WHERE NOT EXISTS (SELECT FROM rac.domain_roles)
+   OR cardinality(rac.domain_refusals('ack', @action_ids::smallint[])) = 0
 ON CONFLICT (tenant_id, run_id, action_id, idempotency_key) DO NOTHING
 RETURNING action_id, (error IS NOT NULL)::bool AS failed;

@@ -312,13 +312,14 @@ evidence AS MATERIALIZED (
     WHERE c.kind = 'drift'
 ),
 new_resolutions AS (
-    INSERT INTO rac.finding_resolutions (finding_id, reconciliation_id, tenant_id, resolution, resolved_at, ack_id)
+    INSERT INTO rac.finding_resolutions (finding_id, reconciliation_id, tenant_id, resolution, resolved_at, ack_id,
+                                         author_id)
     SELECT v.id, rid.id, v.tenant_id,
            CASE WHEN v.evidence_at <= v.violated_at THEN 'retracted'
                 WHEN v.kind = 'drift' THEN 'declared'
                 WHEN v.failure THEN 'superseded'
                 ELSE 'acked' END,
-           greatest(v.evidence_at, v.violated_at), v.ack_id
+           greatest(v.evidence_at, v.violated_at), v.ack_id, (SELECT rac.author_id())
     FROM evidence v, rid
     ON CONFLICT (finding_id) DO NOTHING
     RETURNING finding_id, resolution
