@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 
@@ -32,13 +34,31 @@ func (f databaseURLFlag) Set(s string) error {
 	return nil
 }
 
-// databaseFlag registers --database-url on fs; its default is DATABASE_URL.
+// databaseFlag registers --database-url on fs; its default is the
+// --database-url given before the command, else DATABASE_URL. When all are
+// empty, connect reads the libpq variables (PGHOST, PGUSER, ...) and
+// ~/.pgpass.
 func databaseFlag(fs *flag.FlagSet, env *environment) *string {
 	p := new(string)
-	*p = env.getenv("DATABASE_URL")
+	*p = cmp.Or(env.databaseURL, env.getenv("DATABASE_URL"))
 	fs.Var(databaseURLFlag{p}, "database-url",
-		"PostgreSQL connection `URL` (libpq URL or key=value); default $DATABASE_URL, shown here with its password redacted")
+		"PostgreSQL connection `URL` (libpq URL or key=value); default $DATABASE_URL (shown with its password redacted), "+
+			"else the libpq variables PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSERVICE and ~/.pgpass")
 	return p
+}
+
+// libpqVars are the libpq environment variables that name a server or a
+// database; one of them set means a connection without a URL is meant.
+var libpqVars = []string{"PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE"}
+
+// libpqConfigured reports whether getenv sets any of libpqVars.
+func libpqConfigured(getenv func(string) string) bool {
+	for _, v := range libpqVars {
+		if getenv(v) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // kvPasswordRE matches a password in a key=value connection string, quoted
@@ -163,17 +183,39 @@ func scrubError(err error, conn string) error {
 // connect opens a pool to url and checks that the server answers. Each
 // configure function may adjust the pool's configuration first. Its
 // errors never quote the password.
+//
+// An empty url means the libpq variables (PGHOST, PGPORT, PGDATABASE,
+// PGUSER, PGPASSWORD, PGSERVICE, PGSSLMODE, ...) and ~/.pgpass, as psql
+// reads them; with none of them set it is a usage error. The variables
+// come from the process environment (pgx reads them).
 func connect(ctx context.Context, url string, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, error) {
-	pool, err := connectPool(ctx, url, configure...)
+	pool, err := openPool(ctx, url, configure...)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, scrubError(fmt.Errorf("connect to database: %w", err), url)
+	}
+	return pool, nil
+}
+
+// openPool is connect without the ping: the pool connects when first
+// used, so a server that is down is not an error yet.
+func openPool(ctx context.Context, url string, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, error) {
+	pool, err := buildPool(ctx, url, configure...)
 	return pool, scrubError(err, url)
 }
 
-func connectPool(ctx context.Context, url string, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, error) {
-	if url == "" {
-		return nil, fmt.Errorf("%w: no database: pass --database-url or set DATABASE_URL", errUsage)
+func buildPool(ctx context.Context, url string, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, error) {
+	if url == "" && !libpqConfigured(os.Getenv) {
+		return nil, fmt.Errorf("%w: no database: pass --database-url, set DATABASE_URL, or set the libpq variables (PGHOST, PGDATABASE, PGUSER, ...)", errUsage)
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
+		if url == "" {
+			return nil, fmt.Errorf("%w: read the libpq variables: %v", errUsage, err)
+		}
 		return nil, fmt.Errorf("%w: parse database url %s: %v", errUsage, redactURL(url), err)
 	}
 	for _, f := range configure {
@@ -183,10 +225,6 @@ func connectPool(ctx context.Context, url string, configure ...func(*pgxpool.Con
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connect to database: %w", err)
-	}
 	return pool, nil
 }
 
@@ -194,6 +232,11 @@ func connectPool(ctx context.Context, url string, configure ...func(*pgxpool.Con
 // been given: DATABASE_URL and any argument (or flag=value) that is one.
 func secretsOf(args []string, getenv func(string) string) []string {
 	secrets := passwordsIn(getenv("DATABASE_URL"))
+	for _, v := range []string{getenv("PGPASSWORD"), os.Getenv("PGPASSWORD")} {
+		if v != "" {
+			secrets = append(secrets, v)
+		}
+	}
 	for _, a := range args {
 		if _, v, ok := strings.Cut(a, "="); ok && strings.HasPrefix(a, "-") {
 			a = v

@@ -56,7 +56,7 @@ func runDemo(ctx context.Context, env *environment, args []string) (int, error) 
 	case *dataDir != "" && *dbURL != "":
 		return exitUsage, fmt.Errorf("%w: --data-dir is for the embedded PostgreSQL; a database URL was given", errUsage)
 	}
-	opts, err := reconcilerOptions(env, 0, 0, quietLogger(env.stderr))
+	opts, err := reconcilerOptions(env, 0, 0, env.commandLogger())
 	if err != nil {
 		return exitUsage, err
 	}
@@ -90,7 +90,7 @@ func runDemo(ctx context.Context, env *environment, args []string) (int, error) 
 				"on an embedded PostgreSQL, or pass --%s", redactURL(*dbURL), strings.Join(held, ", "), intoExistingName)
 		}
 	}
-	if err := migrate.Up(ctx, pool, quietLogger(env.stderr)); err != nil {
+	if err := migrate.Up(ctx, pool, env.commandLogger()); err != nil {
 		return exitError, err
 	}
 	rec, err := reconciler.New(pool, opts)
@@ -102,7 +102,7 @@ func runDemo(ctx context.Context, env *environment, args []string) (int, error) 
 		*runs, *seed, *deadline, opts.Grace, *workers, where)
 	res, err := demo.Run(ctx, pool, demo.Options{
 		Runs: *runs, Seed: *seed, Deadline: *deadline, Grace: opts.Grace, Workers: *workers,
-		Reconciler: rec, Progress: env.stderr, Logger: env.logger,
+		Reconciler: rec, Progress: env.progress(), Logger: env.logger,
 	})
 	if err != nil {
 		return exitError, err
@@ -113,7 +113,7 @@ func runDemo(ctx context.Context, env *environment, args []string) (int, error) 
 		writeSummary(env.stdout, sum)
 	}
 	fmt.Fprintln(env.stdout)
-	rep, err := readReport(ctx, pool, reportFilter{}, 0, &res.StartedAt)
+	rep, err := readReport(ctx, pool, reportFilter{}, timeArg{At: &res.StartedAt})
 	if err != nil {
 		return exitError, err
 	}

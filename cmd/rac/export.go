@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"text/tabwriter"
 	"time"
 
@@ -21,8 +20,8 @@ const exportSynopsis = "rac export (--from TIME --to TIME | --seals A..B) --out 
 func runExport(ctx context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "export", exportSynopsis)
 	dbURL := databaseFlag(fs, env)
-	from := fs.String("from", "", "start of the range, inclusive: RFC 3339 time or date (UTC midnight); required")
-	to := fs.String("to", "", "end of the range, exclusive, not in the future: RFC 3339 time or date; required")
+	from := fs.String("from", "", "start of the range, inclusive, a `TIME`: "+timeSyntax+"; required")
+	to := fs.String("to", "", "end of the range, exclusive, a `TIME` not after the database clock (now is the latest); required")
 	seals := fs.String("seals", "", "instead of --from/--to: the rows of seals A..B (ids, both included; A alone for one seal)")
 	out := fs.String("out", "", "output directory, created if missing; must be empty unless --force (required)")
 	format := fs.String("format", "csv", "file format: csv, jsonl or parquet")
@@ -43,9 +42,10 @@ func runExport(ctx context.Context, env *environment, args []string) (int, error
 	}
 	opts := export.Options{
 		Dir: *out, Tenant: *tenant, Force: *force, Wait: *wait,
-		ToolVersion: toolVersion(), Progress: env.stderr, Logger: env.logger,
+		ToolVersion: toolVersion(), Progress: env.progress(), Logger: env.logger,
 	}
-	if err := parseExportOptions(&opts, *seals, *from, *to, *format, *signKey); err != nil {
+	fromArg, toArg, err := parseExportOptions(&opts, *seals, *from, *to, *format, *signKey)
+	if err != nil {
 		return exportExit(err)
 	}
 
@@ -54,6 +54,17 @@ func runExport(ctx context.Context, env *environment, args []string) (int, error
 		return exitError, err
 	}
 	defer pool.Close()
+	if fromArg.relative() || toArg.relative() {
+		// Relative times count back from the database's clock.
+		var now time.Time
+		if err := pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&now); err != nil {
+			return exitError, fmt.Errorf("read database clock: %w", err)
+		}
+		opts.From, opts.To = fromArg.resolve(now), toArg.resolve(now)
+		if err := opts.Validate(); err != nil {
+			return exportExit(err)
+		}
+	}
 	m, err := export.Export(ctx, pool, opts)
 	if err != nil {
 		return exportExit(err)
@@ -76,38 +87,45 @@ func runExport(ctx context.Context, env *environment, args []string) (int, error
 }
 
 // parseExportOptions reads the range, format and signing key flags into
-// opts and validates the result, before any connection.
-func parseExportOptions(opts *export.Options, seals, from, to, format, signKey string) error {
-	var err error
+// opts and validates the result, before any connection. A relative
+// --from or --to (a duration, now) is returned for resolving against the
+// database clock, and validation of the range waits for it.
+func parseExportOptions(opts *export.Options, seals, from, to, format, signKey string) (fromArg, toArg timeArg, err error) {
 	if seals != "" {
 		r, err := export.ParseSealRange(seals)
 		if err != nil {
-			return fmt.Errorf("--seals: %w", err)
+			return fromArg, toArg, fmt.Errorf("--seals: %w", err)
 		}
 		opts.Seals = &r
 	} else {
-		if opts.From, err = parseRangeTime("--from", from); err != nil {
-			return err
+		if fromArg, err = parseTimeArg("--from", from); err != nil {
+			return fromArg, toArg, err
 		}
-		if opts.To, err = parseRangeTime("--to", to); err != nil {
-			return err
+		if toArg, err = parseTimeArg("--to", to); err != nil {
+			return fromArg, toArg, err
 		}
+		opts.From, opts.To = fromArg.resolve(time.Now()), toArg.resolve(time.Now())
 	}
 	if opts.Format, err = export.ParseFormat(format); err != nil {
-		return fmt.Errorf("--format: %w", err)
+		return fromArg, toArg, fmt.Errorf("--format: %w", err)
 	}
 	if signKey != "" {
 		if opts.SignKey, err = export.LoadPrivateKey(signKey); err != nil {
-			return fmt.Errorf("%w: --sign-key: %v", errUsage, err)
+			return fromArg, toArg, fmt.Errorf("%w: --sign-key: %v", errUsage, err)
 		}
 	}
-	return opts.Validate()
+	if fromArg.relative() || toArg.relative() {
+		return fromArg, toArg, nil
+	}
+	return fromArg, toArg, opts.Validate()
 }
 
 // exportExit maps an export error to the command's exit: 2 for the
 // caller's input (errUsage, export.ErrInvalid), 1 for anything else.
 func exportExit(err error) (int, error) {
 	switch {
+	case errors.Is(err, export.ErrRangeNotEnded):
+		return exitError, fmt.Errorf("%w; give an earlier --to (now is the latest), or wait until the range has ended", err)
 	case errors.Is(err, errUsage):
 		return exitUsage, err
 	case errors.Is(err, export.ErrInvalid):
@@ -135,23 +153,3 @@ func sealSummary(m *export.Manifest) string {
 	return fmt.Sprintf("seals: %s; head seal %d %s; %d rows unsealed", listed, m.SealHead.ID, m.SealHead.SealHash, m.UnsealedRows)
 }
 
-// parseRangeTime reads an RFC 3339 time or a date (YYYY-MM-DD, midnight
-// UTC).
-func parseRangeTime(flagName, s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%w: %s %q is neither an RFC 3339 time (2006-01-02T15:04:05Z) nor a date (2006-01-02)", errUsage, flagName, s)
-}
-
-// toolVersion is the rac module's version from the build info, "devel"
-// for a build from a working tree.
-func toolVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}

@@ -108,7 +108,7 @@ func TestExportAndVerifyExport(t *testing.T) {
 			{[]string{"export", "--from", "yesterday", "--to", to, "--out", dir}, exitUsage},
 			{[]string{"export", "--from", to, "--to", from, "--out", dir}, exitUsage},
 			{[]string{"export", "--from", from, "--to", to, "--out", dir, "--format", "xml"}, exitUsage},
-			{[]string{"export", "--from", from, "--to", "2999-01-01", "--out", filepath.Join(dir, "future")}, exitUsage},
+			{[]string{"export", "--from", from, "--to", "2999-01-01", "--out", filepath.Join(dir, "future")}, exitError},
 			{[]string{"export", "--from", from, "--to", to, "--out", filepath.Join(dir, "t"), "--tenant", "nobody"}, exitUsage},
 			{[]string{"export", "--from", from, "--to", to, "--out", filepath.Join(dir, "k"), "--sign-key", key + ".pub"}, exitUsage},
 			{[]string{"verify-export"}, exitUsage},

@@ -17,30 +17,94 @@ import (
 // deadline before an unacked expectation is missing.
 const graceEnv = "RAC_GRACE"
 
-// errHelp reports that the user asked for a subcommand's help: its usage
-// was printed and the command exits 0.
+// errHelp reports that the user asked for a subcommand's help; the
+// helpError that wraps it carries the text, which run prints on stdout
+// (exit 0).
 var errHelp = errors.New("help requested")
 
+// helpError is a request for help with the text to print.
+type helpError struct{ text string }
+
+func (e *helpError) Error() string { return errHelp.Error() }
+func (e *helpError) Unwrap() error { return errHelp }
+
 // newFlagSet returns a flag set for a subcommand whose usage line is
-// synopsis; parse errors and -h go to stderr.
+// synopsis, with the flags every command takes (--log-format,
+// --log-level, --quiet). It prints nothing itself: help comes back as a
+// helpError, a malformed line as an errUsage error, and run prints either.
 func newFlagSet(env *environment, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "usage: %s\n\nflags:\n", synopsis)
-		fs.PrintDefaults()
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: %s\n", synopsis)
+		for _, c := range commands() {
+			if c.name == name {
+				fmt.Fprintf(w, "\n%s.\n", strings.ToUpper(c.summary[:1])+c.summary[1:])
+			}
+		}
+		fmt.Fprintf(w, "\nflags (and arguments) may come in any order; --flag=value and --flag value both work:\n")
+		printDefaults(w, fs)
 	}
+	commonFlags(fs, env)
 	return fs
 }
 
-// parseFlags parses args into fs and refuses positional arguments. It
-// returns errHelp for -h and an errUsage error for anything malformed.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return flagError(err)
+// printDefaults lists fs's flags as --name VALUE with their usage and
+// default, like flag.PrintDefaults but spelled with two dashes.
+func printDefaults(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		switch f.DefValue {
+		case "", "0", "false", "0s", "[]":
+		default:
+			if name == "string" || name == "URL" {
+				fmt.Fprintf(w, " (default %q)", f.DefValue)
+			} else {
+				fmt.Fprintf(w, " (default %v)", f.DefValue)
+			}
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// parseArgs parses args into fs, flags and positional arguments in any
+// order ("--" ends the flags), and returns the positional arguments.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, flagError(fs, err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+}
+
+// parseFlags parses args into fs and refuses positional arguments (but
+// for a lone "help", which asks for help). It returns a helpError for -h
+// and an errUsage error for anything malformed.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 1 && pos[0] == "help":
+		return helpFor(fs)
+	case len(pos) > 0:
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, pos)
 	}
 	return nil
 }
@@ -49,29 +113,42 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // positional argument, which may come before, among or after the flags,
 // and returns it ("" when none was given). Errors are parseFlags's.
 func parsePositional(fs *flag.FlagSet, args []string) (string, error) {
-	var arg string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		arg, args = args[0], args[1:]
-	} else {
-		// Flags first: the argument, if any, stops fs.Parse; flags after it
-		// are parsed below.
-		if err := fs.Parse(args); err != nil {
-			return "", flagError(err)
-		}
-		if fs.NArg() == 0 {
-			return "", nil
-		}
-		arg, args = fs.Arg(0), fs.Args()[1:]
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", err
 	}
-	return arg, parseFlags(fs, args)
+	switch len(pos) {
+	case 0:
+		return "", nil
+	case 1:
+		if pos[0] == "help" {
+			return "", helpFor(fs)
+		}
+		return pos[0], nil
+	}
+	return "", fmt.Errorf("%w: one argument expected, got %q", errUsage, pos)
 }
 
-// flagError turns an error of fs.Parse into errHelp or an errUsage error.
-func flagError(err error) error {
+// helpFor returns the helpError carrying fs's usage.
+func helpFor(fs *flag.FlagSet) error {
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.Usage()
+	fs.SetOutput(io.Discard)
+	return &helpError{text: b.String()}
+}
+
+// flagError turns an error of fs.Parse into a helpError or an errUsage
+// error, with the flag spelled --name.
+func flagError(fs *flag.FlagSet, err error) error {
 	if errors.Is(err, flag.ErrHelp) {
-		return errHelp
+		return helpFor(fs)
 	}
-	return fmt.Errorf("%w: %v", errUsage, err)
+	msg := err.Error()
+	msg = strings.Replace(msg, "flag provided but not defined: -", "unknown flag --", 1)
+	msg = strings.Replace(msg, "for flag -", "for flag --", 1)
+	msg = strings.Replace(msg, "flag needs an argument: -", "flag needs an argument: --", 1)
+	return fmt.Errorf("%w: %s", errUsage, msg)
 }
 
 // hashVar defines a flag taking a hash in hex (as canon.ParseHash reads
@@ -103,10 +180,11 @@ func flagWasSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// parseError turns the result of parseFlags into a subcommand's return.
+// parseError turns the result of parseFlags into a subcommand's return;
+// run prints a help request's text on stdout (exit 0).
 func parseError(err error) (int, error) {
 	if errors.Is(err, errHelp) {
-		return exitOK, nil
+		return exitOK, err
 	}
 	return exitUsage, err
 }
@@ -151,8 +229,3 @@ func reconcilerOptions(env *environment, batchSize int, passTimeout time.Duratio
 	return reconciler.Options{Grace: grace, BatchSize: batchSize, PassTimeout: passTimeout, Logger: logger}, nil
 }
 
-// quietLogger logs warnings and errors only, for commands that print their
-// own account of what the reconciler did.
-func quietLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}

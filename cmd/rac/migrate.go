@@ -1,16 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"strings"
+	"time"
 
 	"github.com/racledger/racledger/internal/migrate"
 )
 
-const migrateSynopsis = "rac migrate [up|down|status] [--destroy-evidence] [--database-url URL]"
+const migrateSynopsis = "rac migrate [up|down|status] [--destroy-evidence] [--format text|json] [--database-url URL]"
 
 // destroyEvidenceName is the flag that lets `rac migrate down` run over a
 // ledger holding rows or seals.
@@ -21,24 +22,37 @@ func destroyEvidenceFlag(fs *flag.FlagSet) *bool {
 		"let down reverse a migration although the ledger holds rows or seals (they may be dropped for good)")
 }
 
+// migrateResult is the JSON output of rac migrate: Applied for up,
+// Reversed for down, Migrations for status.
+type migrateResult struct {
+	Verb       string          `json:"verb"`
+	Applied    int             `json:"applied"`
+	Reversed   int             `json:"reversed"`
+	Migrations []migrationJSON `json:"migrations,omitempty"`
+}
+
+// migrationJSON is one migration in `rac migrate status --format json`.
+type migrationJSON struct {
+	Version   int64      `json:"version"`
+	Name      string     `json:"name"`
+	Applied   bool       `json:"applied"`
+	AppliedAt *time.Time `json:"applied_at"`
+}
+
 // runMigrate implements `rac migrate [up|down|status]`.
 func runMigrate(ctx context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "migrate", migrateSynopsis)
 	dbURL := databaseFlag(fs, env)
 	destroy := destroyEvidenceFlag(fs)
-	// Accept the verb before or after the flags.
-	verb := "up"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		verb, args = args[0], args[1:]
-	}
-	if verb == "up" {
-		if v, ok := verbAfterFlags(env, args); ok {
-			verb, args = v, args[:len(args)-1]
-		}
-	}
-	if err := parseFlags(fs, args); err != nil {
+	format := formatFlag(fs)
+	verb, err := parsePositional(fs, args)
+	if err != nil {
 		return parseError(err)
 	}
+	if err := checkFormat(*format); err != nil {
+		return exitUsage, err
+	}
+	verb = cmp.Or(verb, "up")
 	switch verb {
 	case "up", "down", "status":
 	default:
@@ -62,6 +76,9 @@ func runMigrate(ctx context.Context, env *environment, args []string) (int, erro
 		if err != nil {
 			return exitError, err
 		}
+		if *format == formatJSON {
+			return exitOK, writeJSON(env.stdout, migrateResult{Verb: verb, Applied: n})
+		}
 		fmt.Fprintf(env.stdout, "migrate up: applied %d migration(s)\n", n)
 	case "down":
 		if !*destroy {
@@ -79,6 +96,13 @@ func runMigrate(ctx context.Context, env *environment, args []string) (int, erro
 		if err != nil {
 			return exitError, err
 		}
+		if *format == formatJSON {
+			n := 0
+			if did {
+				n = 1
+			}
+			return exitOK, writeJSON(env.stdout, migrateResult{Verb: verb, Reversed: n})
+		}
 		if did {
 			fmt.Fprintln(env.stdout, "migrate down: reversed 1 migration")
 		} else {
@@ -89,28 +113,29 @@ func runMigrate(ctx context.Context, env *environment, args []string) (int, erro
 		if err != nil {
 			return exitError, err
 		}
+		if *format == formatJSON {
+			out := migrateResult{Verb: verb, Migrations: []migrationJSON{}}
+			for _, s := range st {
+				m := migrationJSON{Version: s.Version, Name: s.Name, Applied: s.Applied}
+				if s.Applied && !s.AppliedAt.IsZero() {
+					at := s.AppliedAt.UTC()
+					m.AppliedAt = &at
+				}
+				out.Migrations = append(out.Migrations, m)
+			}
+			return exitOK, writeJSON(env.stdout, out)
+		}
 		for _, s := range st {
-			state := "pending"
+			state, at := "pending", "-"
 			if s.Applied {
 				state = "applied"
+				if !s.AppliedAt.IsZero() {
+					at = formatTime(s.AppliedAt)
+				}
 			}
-			fmt.Fprintf(env.stdout, "%05d  %-8s %s\n", s.Version, state, s.Name)
+			fmt.Fprintf(env.stdout, "%05d  %-8s %-24s %s\n", s.Version, state, at, s.Name)
 		}
 	}
 	return exitOK, nil
 }
 
-// verbAfterFlags reports the verb of `rac migrate [flags] verb`: the one
-// argument left once migrate's flags parse cleanly, which is then the last
-// argument. It parses silently; the real parse reports errors and -h.
-func verbAfterFlags(env *environment, args []string) (string, bool) {
-	probe := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	probe.SetOutput(io.Discard)
-	probe.Usage = func() {}
-	databaseFlag(probe, env)
-	destroyEvidenceFlag(probe)
-	if probe.Parse(args) != nil || probe.NArg() != 1 {
-		return "", false
-	}
-	return probe.Arg(0), true
-}

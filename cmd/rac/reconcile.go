@@ -38,7 +38,7 @@ func runReconcile(ctx context.Context, env *environment, args []string) (int, er
 	}
 	logger := env.logger
 	if *once {
-		logger = quietLogger(env.stderr) // the summary says what the pass did
+		logger = env.commandLogger() // the summary says what the pass did
 	}
 	opts, err := reconcilerOptions(env, *batchSize, *passTimeout, logger)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -18,7 +17,7 @@ import (
 	"github.com/racledger/racledger/reconciler"
 )
 
-const reportSynopsis = "rac report [--run ID] [--since DURATION|RFC3339] [--tenant NAME] [--max-lag DURATION] [--format table|json] [--database-url URL]"
+const reportSynopsis = "rac report [--run ID] [--since TIME] [--kind KINDS] [--limit N] [--tenant NAME] [--max-lag DURATION] [--format table|json] [--database-url URL]"
 
 // reportFilter selects what a report covers. Zero fields select everything.
 type reportFilter struct {
@@ -27,6 +26,11 @@ type reportFilter struct {
 	// Since keeps the open findings detected at or after it and counts the
 	// findings closed by resolutions recorded at or after it.
 	Since *time.Time `json:"since,omitempty"`
+	// Kinds keeps only the open findings of these kinds (--kind); nil: all.
+	Kinds []string `json:"kinds,omitempty"`
+	// Limit caps the open findings listed (--limit); 0: no cap. Counts
+	// (open_by_kind, open_total) are never capped.
+	Limit int `json:"limit,omitempty"`
 }
 
 // report is what `rac report` prints: verdict counts, open findings and
@@ -50,8 +54,11 @@ type report struct {
 	// Run is the selected run's status, only with --run.
 	Run *selectedRun `json:"run,omitempty"`
 	// OpenByKind counts OpenFindings by kind.
-	OpenByKind   map[string]int `json:"open_by_kind"`
-	OpenFindings []openFinding  `json:"open_findings"`
+	OpenByKind map[string]int `json:"open_by_kind"`
+	// OpenTotal counts the selected open findings; OpenFindings lists
+	// them, the first Filter.Limit only when a limit is set.
+	OpenTotal    int           `json:"open_total"`
+	OpenFindings []openFinding `json:"open_findings"`
 	// ClosedByResolution counts the selected findings closed by a
 	// resolution (recorded since Filter.Since, when set), by resolution
 	// kind: every kind of resolutionKinds is present, zero included.
@@ -174,6 +181,11 @@ type openFinding struct {
 	DetectedAt time.Time `json:"detected_at"`
 }
 
+// openKinds are the finding kinds that can be open (--kind).
+var openKinds = []string{
+	reconciler.KindMissing, reconciler.KindFailed, reconciler.KindDrift, reconciler.KindInvalid, reconciler.KindStale,
+}
+
 // runReport implements `rac report`. It only reads the report views: exit
 // 0 when the selection has no open finding, 3 when it has any (closed
 // findings never change the exit code).
@@ -181,17 +193,22 @@ func runReport(ctx context.Context, env *environment, args []string) (int, error
 	fs := newFlagSet(env, "report", reportSynopsis)
 	dbURL := databaseFlag(fs, env)
 	runFlag := fs.String("run", "", "only this run (uuid)")
-	since := fs.String("since", "", "only open findings detected, and closed findings whose resolution was recorded, since: "+
-		"a duration back from now (24h) or an RFC 3339 time")
+	since := fs.String("since", "", "only open findings detected, and closed findings whose resolution was recorded, since `TIME`: "+
+		timeSyntax)
+	kinds := fs.String("kind", "", "only open findings of these `KINDS` (comma-separated: missing, failed, drift, invalid, stale)")
+	limit := fs.Int("limit", 0, "list at most `N` open findings (counts stay complete; 0: all)")
 	tenant := fs.String("tenant", "", "only this tenant (an unknown tenant, or one outside your scope, is an error)")
 	maxLag := fs.Duration("max-lag", 15*time.Minute,
 		"how far the last finished pass may lag before runs past their deadline since then make the report unable to tell (exit 5)")
-	format := fs.String("format", "table", "output format: table or json")
+	format := fs.String("format", "table", "output `FORMAT`: table (or text) or json")
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
 	}
-	if *format != "table" && *format != "json" {
+	if *format != "table" && *format != formatText && *format != formatJSON {
 		return exitUsage, fmt.Errorf("%w: --format %q: want table or json", errUsage, *format)
+	}
+	if *limit < 0 {
+		return exitUsage, fmt.Errorf("%w: --limit %d must not be negative", errUsage, *limit)
 	}
 	if *maxLag < 0 {
 		return exitUsage, fmt.Errorf("%w: --max-lag %v must not be negative", errUsage, *maxLag)
@@ -205,9 +222,19 @@ func runReport(ctx context.Context, env *environment, args []string) (int, error
 		}
 		filter.RunID = &id
 	}
-	sinceAgo, sinceAt, err := parseSince(*since)
+	sinceArg, err := parseTimeArg("--since", *since)
 	if err != nil {
 		return exitUsage, err
+	}
+	filter.Limit = *limit
+	for _, k := range strings.Split(*kinds, ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		if !slices.Contains(openKinds, k) {
+			return exitUsage, fmt.Errorf("%w: --kind %q: want one of %s", errUsage, k, strings.Join(openKinds, ", "))
+		}
+		filter.Kinds = append(filter.Kinds, k)
 	}
 
 	pool, err := connect(ctx, *dbURL)
@@ -215,22 +242,27 @@ func runReport(ctx context.Context, env *environment, args []string) (int, error
 		return exitError, err
 	}
 	defer pool.Close()
-	rep, err := readReport(ctx, pool, filter, sinceAgo, sinceAt)
+	rep, err := readReport(ctx, pool, filter, sinceArg)
 	if err != nil {
 		return exitError, err
 	}
+	rep.OpenTotal = len(rep.OpenFindings)
+	shown := rep.OpenFindings
+	if *limit > 0 && len(shown) > *limit {
+		shown = shown[:*limit]
+	}
 	rep.CannotTell = cannotTell(rep.Coverage, *maxLag)
-	if *format == "json" {
-		enc := json.NewEncoder(env.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+	if *format == formatJSON {
+		out := rep
+		out.OpenFindings = shown
+		if err := writeJSON(env.stdout, out); err != nil {
 			return exitError, fmt.Errorf("write report: %w", err)
 		}
 	} else {
-		writeReportTable(env.stdout, rep, rep.OpenFindings)
+		writeReportTable(env.stdout, rep, shown)
 	}
 	switch {
-	case len(rep.OpenFindings) > 0:
+	case rep.OpenTotal > 0:
 		return exitViolated, nil // a known violation, whatever is still unjudged
 	case rep.CannotTell != "":
 		fmt.Fprintf(env.stderr, "rac report: cannot tell that nothing is open: %s\n", rep.CannotTell)
@@ -257,28 +289,9 @@ func cannotTell(c coverage, maxLag time.Duration) string {
 	return ""
 }
 
-// parseSince reads --since: a positive duration back from the database's
-// now, or an absolute RFC 3339 time. Both are zero when s is empty.
-func parseSince(s string) (ago time.Duration, at *time.Time, err error) {
-	if s == "" {
-		return 0, nil, nil
-	}
-	if d, derr := time.ParseDuration(s); derr == nil {
-		if d <= 0 {
-			return 0, nil, fmt.Errorf("%w: --since %q must be a positive duration", errUsage, s)
-		}
-		return d, nil, nil
-	}
-	t, terr := time.Parse(time.RFC3339Nano, s)
-	if terr != nil {
-		return 0, nil, fmt.Errorf("%w: --since %q is neither a duration (24h) nor an RFC 3339 time (2006-01-02T15:04:05Z)", errUsage, s)
-	}
-	return 0, &t, nil
-}
-
 // readReport reads the report in one read-only snapshot. sinceAgo, when
 // positive, is resolved against the database clock.
-func readReport(ctx context.Context, pool *pgxpool.Pool, filter reportFilter, sinceAgo time.Duration, sinceAt *time.Time) (report, error) {
+func readReport(ctx context.Context, pool *pgxpool.Pool, filter reportFilter, since timeArg) (report, error) {
 	rep := report{Filter: filter, Verdicts: map[string]int{}, OpenByKind: map[string]int{}, OpenFindings: []openFinding{},
 		ClosedByResolution: map[string]int{}}
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -294,11 +307,9 @@ func readReport(ctx context.Context, pool *pgxpool.Pool, filter reportFilter, si
 	if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&rep.AsOf); err != nil {
 		return rep, fmt.Errorf("read database clock: %w", err)
 	}
-	if sinceAgo > 0 {
-		t := rep.AsOf.Add(-sinceAgo)
+	if since.set() {
+		t := since.resolve(rep.AsOf)
 		rep.Filter.Since = &t
-	} else if sinceAt != nil {
-		rep.Filter.Since = sinceAt
 	}
 	var tenant *string
 	if filter.Tenant != "" {
@@ -323,7 +334,8 @@ func readReport(ctx context.Context, pool *pgxpool.Pool, filter reportFilter, si
 		WHERE ($1::text IS NULL OR tenant_id = $1)
 		  AND ($2::uuid IS NULL OR run_id = $2)
 		  AND ($3::timestamptz IS NULL OR detected_at >= $3)
-		ORDER BY detected_at, finding_id`, tenant, rep.Filter.RunID, rep.Filter.Since)
+		  AND ($4::text[] IS NULL OR kind = ANY ($4))
+		ORDER BY detected_at, finding_id`, tenant, rep.Filter.RunID, rep.Filter.Since, rep.Filter.Kinds)
 	if err != nil {
 		return rep, fmt.Errorf("read open findings: %w", err)
 	}
@@ -558,7 +570,7 @@ func writeOpenFindings(w io.Writer, rep report, shown []openFinding) {
 	}
 	_ = tw.Flush() // errors surface on w's next write; nothing to do about them here
 	if more := len(rep.OpenFindings) - len(shown); more > 0 {
-		fmt.Fprintf(w, "... and %d more (rac report lists them all)\n", more)
+		fmt.Fprintf(w, "... and %d more (rac report without --limit lists them all; --kind selects kinds)\n", more)
 	}
 }
 

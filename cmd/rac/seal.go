@@ -23,7 +23,7 @@ func runSeal(ctx context.Context, env *environment, args []string) (int, error) 
 		return exitError, err
 	}
 	defer pool.Close()
-	sealer, err := seal.New(pool, seal.Options{Logger: quietLogger(env.stderr)})
+	sealer, err := seal.New(pool, seal.Options{Logger: env.commandLogger()})
 	if err != nil {
 		return exitError, err
 	}

@@ -25,18 +25,16 @@ func runWaive(ctx context.Context, env *environment, args []string) (int, error)
 	reason := fs.String("reason", "", "why the finding is waived (required)")
 	actor := fs.String("actor", "", "who waives it (required)")
 	tenant := fs.String("tenant", "", "the finding's tenant (sets rac.tenant for the session); default: the role's own scope")
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if err := parseFlags(fs, args); err != nil {
-			return parseError(err)
-		}
-		return exitUsage, fmt.Errorf("%w: give the finding id: %s", errUsage, waiveSynopsis)
-	}
-	findingID, err := strconv.ParseInt(args[0], 10, 64)
-	if err != nil || findingID <= 0 {
-		return exitUsage, fmt.Errorf("%w: finding id %q is not a positive integer", errUsage, args[0])
-	}
-	if err := parseFlags(fs, args[1:]); err != nil {
+	arg, err := parsePositional(fs, args)
+	if err != nil {
 		return parseError(err)
+	}
+	if arg == "" {
+		return exitUsage, fmt.Errorf("%w: give the finding id", errUsage)
+	}
+	findingID, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || findingID <= 0 {
+		return exitUsage, fmt.Errorf("%w: finding id %q is not a positive integer", errUsage, arg)
 	}
 	if strings.TrimSpace(*reason) == "" || strings.TrimSpace(*actor) == "" {
 		return exitUsage, fmt.Errorf("%w: --reason and --actor are required", errUsage)

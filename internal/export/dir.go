@@ -15,32 +15,43 @@ import (
 // complete.
 const tempPrefix = ".rac-export-tmp-"
 
-// prepareDir creates dir if needed and checks it is empty; with force it
-// first removes what a previous export left there (manifest, signature,
-// data files of any format, temporary files).
-func prepareDir(dir string, force bool) error {
+// prepareDir creates dir if needed (reporting whether it did) and checks
+// it is empty; with force it first removes what a previous or interrupted
+// export left there (manifest, signature, data files of any format,
+// temporary files), and refuses a directory holding anything else.
+func prepareDir(dir string, force bool) (created bool, err error) {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		created = true
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create output directory: %w", err)
+		return false, fmt.Errorf("create output directory: %w", err)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("read output directory: %w", err)
+		return created, fmt.Errorf("read output directory: %w", err)
 	}
 	if len(entries) == 0 {
-		return nil
+		return created, nil
 	}
 	if !force {
-		return fmt.Errorf("%w: %s holds %d entries (use --force to replace a previous export)", ErrNotEmpty, dir, len(entries))
+		return false, fmt.Errorf("%w: %s holds %d entries (use --force to replace a previous export)", ErrNotEmpty, dir, len(entries))
 	}
+	var foreign []string
 	for _, ent := range entries {
 		if !ent.Type().IsRegular() || !isExportFile(ent.Name()) {
-			continue
-		}
-		if err := os.Remove(filepath.Join(dir, ent.Name())); err != nil {
-			return fmt.Errorf("remove previous export file: %w", err)
+			foreign = append(foreign, ent.Name())
 		}
 	}
-	return nil
+	if len(foreign) > 0 {
+		return false, fmt.Errorf("%w: %s holds %q, which no export writes: --force replaces only a previous export; "+
+			"move those away or choose another --out", ErrNotEmpty, dir, foreign)
+	}
+	for _, ent := range entries {
+		if err := os.Remove(filepath.Join(dir, ent.Name())); err != nil {
+			return false, fmt.Errorf("remove previous export file: %w", err)
+		}
+	}
+	return false, nil
 }
 
 // isExportFile reports whether name is a file an export writes.

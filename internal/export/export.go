@@ -50,8 +50,12 @@ func (f Format) FileName(t *canon.Table) string { return t.Stem + "." + string(f
 var (
 	// ErrInvalid reports bad options: the caller's input, not the database.
 	ErrInvalid = errors.New("export: invalid options")
-	// ErrNotEmpty reports an output directory that already holds files.
+	// ErrNotEmpty reports an output directory that already holds files
+	// (without Force), or files no export writes (with Force).
 	ErrNotEmpty = errors.New("export: output directory is not empty")
+	// ErrRangeNotEnded reports a range whose end is after the database's
+	// clock: it has not ended, so its rows are not all written yet.
+	ErrRangeNotEnded = errors.New("export: range has not ended")
 	// ErrOpenRange reports a range that transactions still in progress may
 	// write into, so an export of it now could differ from one later.
 	ErrOpenRange = errors.New("export: range is not closed")
@@ -79,9 +83,10 @@ type Options struct {
 	// Dir is the output directory, created if missing; required. It must
 	// be empty unless Force is set.
 	Dir string
-	// Force allows a non-empty Dir: a previous export's manifest,
-	// signature, data and temporary files in it are removed first; other
-	// files are left alone (and make verification report them).
+	// Force allows a Dir holding a previous (or an interrupted) export:
+	// its manifest, signature, data and temporary files are removed first.
+	// A Dir holding any other entry is refused with ErrNotEmpty all the
+	// same, since the new export's verifier would report it.
 	Force bool
 	// Tenant, when set, exports only that tenant's rows; the ledger-wide
 	// rac.reconciliations table is then omitted. Empty: every tenant.
@@ -197,18 +202,25 @@ func (o *Options) validate() error {
 // [opts.From, opts.To) to opts.Dir, read in one REPEATABLE READ, READ ONLY
 // snapshot, then writes manifest.json (and manifest.json.sig with a
 // signing key). It returns the manifest written. On error nothing but
-// files it did not write is left in the directory.
+// files it did not write is left in the directory, and a directory it
+// created is removed.
 func Export(ctx context.Context, db DB, opts Options) (*Manifest, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	if err := prepareDir(opts.Dir, opts.Force); err != nil {
+	created, err := prepareDir(opts.Dir, opts.Force)
+	if err != nil {
 		return nil, err
 	}
 	e := &exporter{opts: opts}
 	m, err := e.run(ctx, db)
 	if err != nil {
 		e.cleanup()
+		if created {
+			// A directory this export created goes too: a failed export
+			// leaves nothing behind (os.Remove fails on a non-empty one).
+			_ = os.Remove(opts.Dir)
+		}
 		return nil, err
 	}
 	return m, nil
@@ -349,7 +361,7 @@ func (e *exporter) openTransactions(ctx context.Context, db DB) ([]string, error
 	}
 	if blockers == nil {
 		return nil, fmt.Errorf("%w: range end %s is after the database clock (%s): only a range that has ended can be exported reproducibly",
-			ErrInvalid, e.opts.To.Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))
+			ErrRangeNotEnded, e.opts.To.Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))
 	}
 	return blockers, nil
 }

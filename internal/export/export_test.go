@@ -472,7 +472,7 @@ func TestExportRefusesBadOptions(t *testing.T) {
 	cases := map[string]func(*export.Options){
 		"range end before start": func(o *export.Options) { o.From, o.To = o.To, o.From },
 		"unknown format":         func(o *export.Options) { o.Format = "xml" },
-		"range end in the future": func(o *export.Options) {
+		"range end in the future (ErrRangeNotEnded)": func(o *export.Options) {
 			o.To = time.Now().Add(time.Hour)
 		},
 	}
@@ -481,8 +481,14 @@ func TestExportRefusesBadOptions(t *testing.T) {
 			opts := d.options(t, export.CSV)
 			mutate(&opts)
 			_, err := export.Export(ctx, d.pool, opts)
-			require.ErrorIs(t, err, export.ErrInvalid)
-			_, err = os.Stat(filepath.Join(opts.Dir, export.ManifestName))
+			if strings.Contains(name, "ErrRangeNotEnded") {
+				require.ErrorIs(t, err, export.ErrRangeNotEnded)
+			} else {
+				require.ErrorIs(t, err, export.ErrInvalid)
+			}
+			// A failed export leaves nothing behind, not even the
+			// directory it created.
+			_, err = os.Stat(opts.Dir)
 			require.ErrorIs(t, err, os.ErrNotExist)
 		})
 	}
@@ -493,6 +499,28 @@ func TestExportRefusesBadOptions(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(opts.Dir, "notes.txt"), []byte("x"), 0o644))
 		_, err := export.Export(ctx, d.pool, opts)
 		require.ErrorIs(t, err, export.ErrNotEmpty)
+	})
+	t.Run("force refuses a directory holding files no export writes", func(t *testing.T) {
+		opts := d.options(t, export.CSV)
+		_, err := export.Export(ctx, d.pool, opts)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(opts.Dir, "notes.txt"), []byte("x"), 0o644))
+		opts.Force = true
+		_, err = export.Export(ctx, d.pool, opts)
+		require.ErrorIs(t, err, export.ErrNotEmpty)
+		require.Contains(t, err.Error(), "notes.txt")
+		_, err = os.Stat(filepath.Join(opts.Dir, export.ManifestName))
+		require.NoError(t, err, "the previous export stays as it was")
+	})
+	t.Run("verify of a directory without a manifest is ErrIncomplete", func(t *testing.T) {
+		for name, files := range map[string][]string{"empty": nil, "interrupted": {"rac_acks.csv"}, "not an export": {"notes.txt"}} {
+			dir := t.TempDir()
+			for _, f := range files {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644))
+			}
+			_, err := export.Verify(dir, nil)
+			require.ErrorIs(t, err, export.ErrIncomplete, name)
+		}
 	})
 	t.Run("force replaces a previous export", func(t *testing.T) {
 		opts := d.options(t, export.CSV)
@@ -590,7 +618,9 @@ func TestVerifyFindsTampering(t *testing.T) {
 	t.Run("missing manifest", func(t *testing.T) {
 		dir := fresh(t, export.CSV)
 		require.NoError(t, os.Remove(filepath.Join(dir, export.ManifestName)))
-		requireProblems(t, dir, nil, "manifest.json: missing")
+		// No manifest: an incomplete export (an error), not tampering.
+		_, err := export.Verify(dir, nil)
+		require.ErrorIs(t, err, export.ErrIncomplete)
 	})
 	t.Run("unreadable directory is an error", func(t *testing.T) {
 		_, err := export.Verify(filepath.Join(dir, "nope"), nil)

@@ -12,6 +12,7 @@ import (
 //	export: acks 350000 rows (120000 rows/s)
 type progress struct {
 	w        io.Writer // nil: silent
+	prefix   string    // "export" unless set
 	every    time.Duration
 	table    string
 	start    time.Time
@@ -23,7 +24,7 @@ type progress struct {
 
 func newProgress(w io.Writer, every time.Duration, table string) *progress {
 	now := time.Now()
-	return &progress{w: w, every: every, table: table, start: now, last: now}
+	return &progress{w: w, prefix: "export", every: every, table: table, start: now, last: now}
 }
 
 // row counts one written row; it looks at the clock every 1024 rows.
@@ -57,11 +58,11 @@ func (p *progress) maybePrint() {
 	p.last = now
 	secs := now.Sub(p.start).Seconds()
 	if p.rows > 0 {
-		fmt.Fprintf(p.w, "export: %s %d rows (%.0f rows/s)\n", p.table, p.rows, float64(p.rows)/secs)
+		fmt.Fprintf(p.w, "%s: %s %d rows (%.0f rows/s)\n", p.prefix, p.table, p.rows, float64(p.rows)/secs)
 		return
 	}
 	mib := float64(p.bytes) / (1 << 20)
-	fmt.Fprintf(p.w, "export: %s %.1f MiB (%.1f MiB/s)\n", p.table, mib, mib/secs)
+	fmt.Fprintf(p.w, "%s: %s %.1f MiB (%.1f MiB/s)\n", p.prefix, p.table, mib, mib/secs)
 }
 
 // done prints the table's final line with its exact row count.
@@ -71,6 +72,6 @@ func (p *progress) done(rows, bytes int64) {
 	}
 	d := time.Since(p.start)
 	rate := float64(rows) / max(d.Seconds(), 1e-9)
-	fmt.Fprintf(p.w, "export: %s %d rows, %d bytes in %s (%.0f rows/s)\n",
-		p.table, rows, bytes, d.Round(time.Millisecond), rate)
+	fmt.Fprintf(p.w, "%s: %s %d rows, %d bytes in %s (%.0f rows/s)\n",
+		p.prefix, p.table, rows, bytes, d.Round(time.Millisecond), rate)
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/racledger/racledger/internal/canon"
 )
@@ -68,7 +70,35 @@ func (r *Result) problem(file, format string, args ...any) {
 // manifest.json.sig must be pub's ed25519 signature of manifest.json; a
 // missing signature is then a problem. The error is for what prevents
 // checking (an unreadable directory), never for a mismatch.
+//
+// A directory without manifest.json is no complete export (an export
+// writes its manifest last, so an interrupted one has none): that is an
+// error wrapping ErrIncomplete, not a mismatch.
 func Verify(dir string, pub ed25519.PublicKey) (*Result, error) {
+	return VerifyWithOptions(dir, VerifyOptions{PublicKey: pub})
+}
+
+// ErrIncomplete reports a directory that holds no complete export: no
+// manifest.json (empty, interrupted, or not an export at all).
+var ErrIncomplete = errors.New("export: incomplete or not an export")
+
+// VerifyOptions configure VerifyWithOptions.
+type VerifyOptions struct {
+	// PublicKey, when set, must have signed manifest.json.
+	PublicKey ed25519.PublicKey
+	// Progress receives progress lines while files are read; nil: none.
+	Progress io.Writer
+	// ProgressEvery is the interval between progress lines within a
+	// file. Default 2s.
+	ProgressEvery time.Duration
+}
+
+// VerifyWithOptions is Verify with progress reporting.
+func VerifyWithOptions(dir string, opts VerifyOptions) (*Result, error) {
+	pub := opts.PublicKey
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = 2 * time.Second
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read export directory: %w", err)
@@ -77,8 +107,15 @@ func Verify(dir string, pub ed25519.PublicKey) (*Result, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, ManifestName))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		r.problem(ManifestName, "missing")
-		return r, nil
+		what := "an empty directory"
+		for _, ent := range entries {
+			if strings.HasPrefix(ent.Name(), tempPrefix) || isExportFile(ent.Name()) {
+				what = "an interrupted export (data files without the manifest, which an export writes last)"
+				break
+			}
+			what = "not an export directory"
+		}
+		return nil, fmt.Errorf("%w: %s has no %s: %s", ErrIncomplete, dir, ManifestName, what)
 	case err != nil:
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
@@ -132,7 +169,9 @@ func Verify(dir string, pub ed25519.PublicKey) (*Result, error) {
 			}
 			byTable[i] = f.Name
 		}
-		if err := verifyFile(r, dir, m.Format, f, sc); err != nil {
+		p := newProgress(opts.Progress, opts.ProgressEvery, f.Name)
+		p.prefix = "verify-export"
+		if err := verifyFile(r, dir, m.Format, f, sc, p); err != nil {
 			return nil, err
 		}
 	}
@@ -151,7 +190,7 @@ func Verify(dir string, pub ed25519.PublicKey) (*Result, error) {
 // nil); only an I/O error other than a missing file is returned. CSV and
 // JSON Lines are read once, hashed as they are parsed; Parquet, which is
 // read from its footer, is hashed first.
-func verifyFile(r *Result, dir string, format Format, f File, sc *sealChecker) error {
+func verifyFile(r *Result, dir string, format Format, f File, sc *sealChecker, p *progress) error {
 	t, ti, err := canon.Lookup(f.Table)
 	if err != nil {
 		r.problem(f.Name, "unknown table %q", f.Table)
@@ -180,7 +219,7 @@ func verifyFile(r *Result, dir string, format Format, f File, sc *sealChecker) e
 	}
 	r.Files++
 	h := sha256.New()
-	counted := &countingReader{r: io.TeeReader(file, h)}
+	counted := &countingReader{r: io.TeeReader(file, h), p: p}
 	var dec rowDecoder
 	switch format {
 	case CSV:
@@ -216,6 +255,7 @@ func verifyFile(r *Result, dir string, format Format, f File, sc *sealChecker) e
 	if sum := hex.EncodeToString(h.Sum(nil)); sum != f.SHA256 {
 		r.problem(f.Name, "sha256 %s, manifest says %s", sum, f.SHA256)
 	}
+	p.done(rows, counted.n)
 	r.Rows += rows
 	if rows != f.Rows {
 		r.problem(f.Name, "%d rows, manifest says %d", rows, f.Rows)
@@ -255,11 +295,15 @@ func decodeRows(dec rowDecoder, t *canon.Table, ti int, sc *sealChecker) (int64,
 type countingReader struct {
 	r io.Reader
 	n int64
+	p *progress // nil: none
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	k, err := c.r.Read(p)
 	c.n += int64(k)
+	if c.p != nil {
+		c.p.wrote(k)
+	}
 	if err != nil && err != io.EOF {
 		err = &ioError{err}
 	}
