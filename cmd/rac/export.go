@@ -152,4 +152,3 @@ func sealSummary(m *export.Manifest) string {
 	}
 	return fmt.Sprintf("seals: %s; head seal %d %s; %d rows unsealed", listed, m.SealHead.ID, m.SealHead.SealHash, m.UnsealedRows)
 }
-

@@ -228,4 +228,3 @@ func reconcilerOptions(env *environment, batchSize int, passTimeout time.Duratio
 	}
 	return reconciler.Options{Grace: grace, BatchSize: batchSize, PassTimeout: passTimeout, Logger: logger}, nil
 }
-

@@ -72,7 +72,7 @@ type command struct {
 	name     string
 	synopsis string
 	summary  string
-	run     func(ctx context.Context, env *environment, args []string) (int, error)
+	run      func(ctx context.Context, env *environment, args []string) (int, error)
 }
 
 // environment is what a subcommand may touch; tests pass their own.

@@ -138,4 +138,3 @@ func runMigrate(ctx context.Context, env *environment, args []string) (int, erro
 	}
 	return exitOK, nil
 }
-
