@@ -676,8 +676,9 @@ func TestPrivileges(t *testing.T) {
 		// are column privileges (TestLibraryWriter).
 		require.Equal(t, []string{"authors:SELECT", "contract_actions:SELECT", "domain_roles:SELECT", "tenants:SELECT"},
 			privileges("rac_writer", "r,p,v,m,S"))
-		require.Equal(t, []string{"ack", "author_id", "current_tenant", "domain_refusals", "domain_scope", "expect", "is_session_author",
-			"sees_whole_ledger", "tenant_scope"}, executable("rac_writer"))
+		// advance_phase and governance_check: run orchestration (00013).
+		require.Equal(t, []string{"ack", "advance_phase", "author_id", "current_tenant", "domain_refusals", "domain_scope", "expect",
+			"governance_check", "is_session_author", "sees_whole_ledger", "tenant_scope"}, executable("rac_writer"))
 	})
 
 	t.Run("public executes only the tenant scope functions", func(t *testing.T) {
