@@ -119,7 +119,7 @@ func Run(ctx context.Context, p Pools, n, workers int, deadline time.Duration) (
 		// The domain work, on the worker pool; the orchestrator finalizes
 		// once every job of the run is done.
 		var done sync.WaitGroup
-		traceHeld := make(chan struct{})   // TraceInFlight: completion written, not committed
+		traceHeld := make(chan struct{})    // TraceInFlight: completion written, not committed
 		traceRelease := make(chan struct{}) // TraceInFlight: commit it now
 		for _, job := range domainJobs(ctx, p, o.RunID, o.Fault, traceHeld, traceRelease) {
 			done.Add(1)
