@@ -139,6 +139,8 @@ type selectedRun struct {
 	// resolution and the resolution's evidence, in the order they were
 	// detected, whatever Filter.Since says.
 	History []historyFinding `json:"history"`
+	// Phases is the run's phase timeline and governance checks (report_phases.go).
+	Phases *runPhases `json:"phases,omitempty"`
 }
 
 type runVerdict struct {
@@ -358,6 +360,9 @@ func readReport(ctx context.Context, pool *pgxpool.Pool, filter reportFilter, si
 		if err := readHistory(ctx, tx, &rep, tenant); err != nil {
 			return rep, err
 		}
+		if err := readPhases(ctx, tx, &rep, tenant); err != nil {
+			return rep, err
+		}
 	}
 	return rep, nil
 }
@@ -522,6 +527,7 @@ func writeReportTable(w io.Writer, rep report, shown []openFinding) {
 	if rep.Run != nil {
 		fmt.Fprintln(w)
 		writeHistory(w, rep.Run)
+		writePhases(w, rep.Run)
 	}
 }
 
