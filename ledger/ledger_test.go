@@ -569,5 +569,5 @@ func TestMetricNameClashDoesNotStopWrites(t *testing.T) {
 	l1, l2 := ledger.New(ledger.Options{Registerer: shared}), ledger.New(ledger.Options{Registerer: shared})
 	require.NoError(t, l1.Ack(b.ctx, b.pool, ledger.Ack{RunID: run, Domain: ledger.Logs, Action: ledger.CompleteTrace}))
 	require.NoError(t, l2.Ack(b.ctx, b.pool, ledger.Ack{RunID: run, Domain: ledger.Logs, Action: ledger.CompleteTrace}))
-	require.Equal(t, 2.0, metric(t, shared, "rac_acks_written_total", map[string]string{"action": "complete_trace"}))
+	require.Equal(t, 2.0, metric(t, shared, "rac_acks_written_total", map[string]string{"action": "complete_trace", "outcome": "success"}))
 }

@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/racledger/racledger/internal/promreg"
@@ -34,7 +36,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, err
 	}
 	m.acks, err = promreg.Register(reg, m.acks)
-	return m, err
+	if err != nil {
+		return m, err
+	}
+	// Every standard (domain, action, outcome) exists from the start, at
+	// zero, so increase() alerts see the first ack.
+	for _, e := range StandardRun(time.Second) {
+		for _, o := range []string{outcome(false), outcome(true)} {
+			m.acks.WithLabelValues(string(e.Domain), string(e.Action), o)
+		}
+	}
+	return m, nil
 }
 
 func outcome(failed bool) string {

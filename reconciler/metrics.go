@@ -1,9 +1,12 @@
 package reconciler
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/racledger/racledger/internal/promreg"
+	"github.com/racledger/racledger/ledger"
 )
 
 // metrics are the reconciler's Prometheus series. Counters count what this
@@ -60,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rac_open_findings",
-			Help: "Open findings by kind after the last pass.",
+			Help: "Open findings by kind after this process's last pass: ledger-wide, so every replica reports the same figure (aggregate with max, not sum).",
 		}, []string{"kind"}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rac_reconciliation_last_success_timestamp_seconds",
@@ -108,5 +111,42 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if m.serialRetries, err = promreg.Register(reg, m.serialRetries); err != nil {
 		return nil, err
 	}
+	m.initLabels()
 	return m, nil
+}
+
+// findingKinds are every kind a finding may have; openKinds those that
+// can be open.
+var (
+	findingKinds = []string{KindMissing, KindFailed, KindLate, KindDrift, KindInvalid, KindStale}
+	openKinds    = []string{KindMissing, KindFailed, KindDrift, KindInvalid, KindStale}
+)
+
+// initLabels creates every known label set at zero, so that a series
+// exists from the start and increase() or rate() alerts see the first
+// event: both pass statuses, every finding kind, every open kind and the
+// standard catalog's (domain, action) pairs for missing and drift (actions
+// users add to the catalog appear with their first finding).
+func (m *metrics) initLabels() {
+	for _, s := range []string{"ok", "error"} {
+		m.passes.WithLabelValues(s)
+	}
+	for _, k := range findingKinds {
+		m.findings.WithLabelValues(k)
+	}
+	m.resetOpen()
+	for _, e := range ledger.StandardRun(time.Second) {
+		m.missing.WithLabelValues(string(e.Domain), string(e.Action))
+		m.drift.WithLabelValues(string(e.Domain), string(e.Action))
+	}
+}
+
+// resetOpen sets rac_open_findings to zero for every open kind (and drops
+// any other kind), ready for a pass's counts: a kind with nothing open
+// reads 0, never disappears.
+func (m *metrics) resetOpen() {
+	m.open.Reset()
+	for _, k := range openKinds {
+		m.open.WithLabelValues(k).Set(0)
+	}
 }

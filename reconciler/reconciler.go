@@ -440,7 +440,7 @@ func (r *Reconciler) afterPass(ctx context.Context, sum *Summary) error {
 	if err != nil {
 		return fmt.Errorf("reconciler: count open findings: %w", err)
 	}
-	r.metrics.open.Reset()
+	r.metrics.resetOpen()
 	for _, o := range open {
 		sum.OpenFindings[o.Kind] = int(o.Findings)
 		r.metrics.open.WithLabelValues(o.Kind).Set(float64(o.Findings))

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Output formats of --format.
@@ -36,4 +37,34 @@ func writeJSON(w io.Writer, v any) error {
 		return fmt.Errorf("write json: %w", err)
 	}
 	return nil
+}
+
+// progressEvery is how often long commands report progress on stderr.
+const progressEvery = 2 * time.Second
+
+// heartbeat prints "what (Ns)" on the progress writer every progressEvery
+// until the returned stop is called, for work that reports no progress of
+// its own.
+func heartbeat(env *environment, what string) (stop func()) {
+	w := env.progress()
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				fmt.Fprintf(w, "%s (%s)\n", what, now.Sub(start).Round(time.Second))
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }

@@ -12,8 +12,22 @@ import (
 
 const (
 	proveSynopsis       = "rac prove --table T --id N [--through SEAL] [--out FILE] [--database-url URL]"
-	verifyProofSynopsis = "rac verify-proof FILE [--head HASH]"
+	verifyProofSynopsis = "rac verify-proof FILE [--head HASH] [--format text|json]"
 )
+
+// verifyProofJSON is the JSON output of rac verify-proof.
+type verifyProofJSON struct {
+	// Valid reports whether the proof holds (exit 0; 4 when not).
+	Valid bool `json:"valid"`
+	// Error says why it does not hold ("" when valid).
+	Error      string `json:"error,omitempty"`
+	Table      string `json:"table"`
+	RowID      int64  `json:"row_id"`
+	LeafIndex  int64  `json:"leaf_index"`
+	SealID     int64  `json:"seal_id"`
+	MerkleRoot string `json:"merkle_root"`
+	SealHash   string `json:"seal_hash"`
+}
 
 // runProve implements `rac prove`: print (or write to --out) the JSON
 // inclusion proof of one row in its seal, with the chain of later seals up
@@ -73,9 +87,13 @@ func runVerifyProof(_ context.Context, env *environment, args []string) (int, er
 	fs := newFlagSet(env, "verify-proof", verifyProofSynopsis)
 	var head *canon.Hash
 	hashVar(fs, &head, "head", "a published seal `HASH`: the proof's seal or a seal of its chain must have it")
+	format := formatFlag(fs)
 	file, err := parsePositional(fs, args)
 	if err != nil {
 		return parseError(err)
+	}
+	if err := checkFormat(*format); err != nil {
+		return exitUsage, err
 	}
 	if file == "" {
 		return exitUsage, fmt.Errorf("%w: the proof FILE is required", errUsage)
@@ -88,7 +106,20 @@ func runVerifyProof(_ context.Context, env *environment, args []string) (int, er
 	if err := json.Unmarshal(b, &p); err != nil {
 		return exitError, fmt.Errorf("decode proof %s: %w", file, err)
 	}
-	if err := seal.VerifyProof(&p, head); err != nil {
+	verr := seal.VerifyProof(&p, head)
+	if *format == formatJSON {
+		out := verifyProofJSON{Valid: verr == nil, Table: p.Table, RowID: p.RowID, LeafIndex: int64(p.LeafIndex),
+			SealID: p.Seal.ID, MerkleRoot: p.Seal.MerkleRoot, SealHash: p.Seal.SealHash}
+		code := exitOK
+		if verr != nil {
+			out.Error, code = verr.Error(), exitTampered
+		}
+		if err := writeJSON(env.stdout, out); err != nil {
+			return exitError, err
+		}
+		return code, nil
+	}
+	if err := verr; err != nil {
 		fmt.Fprintf(env.stdout, "INVALID: %v\n", err)
 		return exitTampered, nil
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/racledger/racledger/reconciler"
 )
 
-const reconcileSynopsis = "rac reconcile (--once | --every DURATION) [--batch-size N] [--pass-timeout DURATION] [--database-url URL]"
+const reconcileSynopsis = "rac reconcile (--once | --every DURATION) [--batch-size N] [--pass-timeout DURATION] [--format text|json] [--database-url URL]"
 
 // runReconcile implements `rac reconcile`: one pass with --once (exit 0
 // when no finding is open afterwards, 3 when any is), or a pass every
@@ -24,8 +24,12 @@ func runReconcile(ctx context.Context, env *environment, args []string) (int, er
 	every := fs.Duration("every", 0, "run a pass now and then at this interval until SIGINT/SIGTERM")
 	batchSize := fs.Int("batch-size", 0, fmt.Sprintf("runs reconciled per transaction (default %d)", reconciler.DefaultBatchSize))
 	passTimeout := passTimeoutFlag(fs)
+	format := formatFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
+	}
+	if err := checkFormat(*format); err != nil {
+		return exitUsage, err
 	}
 	loop := flagWasSet(fs, "every")
 	switch {
@@ -68,11 +72,30 @@ func runReconcile(ctx context.Context, env *environment, args []string) (int, er
 	if err != nil {
 		return exitError, fmt.Errorf("reconciliation pass: %w", err)
 	}
-	writeSummary(env.stdout, sum)
+	if *format == formatJSON {
+		if err := writeJSON(env.stdout, summaryJSON(sum)); err != nil {
+			return exitError, err
+		}
+	} else {
+		writeSummary(env.stdout, sum)
+	}
 	if sum.Open() > 0 {
 		return exitViolated, nil
 	}
 	return exitOK, nil
+}
+
+// passJSON is the JSON output of rac reconcile --once: the pass's
+// summary with durations in seconds and the open total.
+type passJSON struct {
+	reconciler.Summary
+	HorizonLag      float64 `json:"horizon_lag_seconds"`
+	Duration        float64 `json:"duration_seconds"`
+	OpenTotal       int     `json:"open_total"`
+}
+
+func summaryJSON(sum reconciler.Summary) passJSON {
+	return passJSON{Summary: sum, HorizonLag: sum.HorizonLag.Seconds(), Duration: sum.Duration.Seconds(), OpenTotal: sum.Open()}
 }
 
 // writeSummary prints a human account of one pass.

@@ -7,7 +7,21 @@ import (
 	"github.com/racledger/racledger/internal/seal"
 )
 
-const sealSynopsis = "rac seal [--database-url URL]"
+const sealSynopsis = "rac seal [--format text|json] [--quiet] [--database-url URL]"
+
+// sealJSON is the JSON output of rac seal.
+type sealJSON struct {
+	// Sealed reports whether a new seal was appended.
+	Sealed bool `json:"sealed"`
+	// Rows is the number of rows the new seal covers (0 when none).
+	Rows int64 `json:"rows"`
+	// HorizonTo is the new seal's horizon (0 when none).
+	HorizonTo int64 `json:"horizon_to,omitempty"`
+	// HeadID and HeadHash name the head of the chain to publish; null
+	// when there are no seals.
+	HeadID   *int64  `json:"head_id"`
+	HeadHash *string `json:"head_hash"`
+}
 
 // runSeal implements `rac seal`: seal the rows that became final since the
 // last seal and print the head ("seal ID head HASH"), the hash to publish.
@@ -15,8 +29,12 @@ const sealSynopsis = "rac seal [--database-url URL]"
 func runSeal(ctx context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "seal", sealSynopsis)
 	dbURL := databaseFlag(fs, env)
+	format := formatFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
+	}
+	if err := checkFormat(*format); err != nil {
+		return exitUsage, err
 	}
 	pool, err := connect(ctx, *dbURL)
 	if err != nil {
@@ -27,17 +45,30 @@ func runSeal(ctx context.Context, env *environment, args []string) (int, error) 
 	if err != nil {
 		return exitError, err
 	}
+	stop := heartbeat(env, "seal: sealing")
 	res, err := sealer.Seal(ctx)
+	stop()
 	if err != nil {
 		return exitError, err
 	}
+	if *format == formatJSON {
+		out := sealJSON{Sealed: res.Sealed}
+		if res.Sealed {
+			out.Rows, out.HorizonTo = res.Rows, res.Seal.HorizonTo
+		}
+		if res.Head != nil {
+			id, h := res.Head.ID, res.Head.Hash.String()
+			out.HeadID, out.HeadHash = &id, &h
+		}
+		return exitOK, writeJSON(env.stdout, out)
+	}
 	switch {
 	case res.Sealed:
-		fmt.Fprintf(env.stderr, "sealed %d rows up to horizon %d\n", res.Rows, res.Seal.HorizonTo)
+		fmt.Fprintf(env.progress(), "sealed %d rows up to horizon %d\n", res.Rows, res.Seal.HorizonTo)
 	case res.Head != nil:
-		fmt.Fprintln(env.stderr, "nothing new is final; the head is unchanged")
+		fmt.Fprintln(env.progress(), "nothing new is final; the head is unchanged")
 	default:
-		fmt.Fprintln(env.stderr, "nothing is final yet; no seals")
+		fmt.Fprintln(env.progress(), "nothing is final yet; no seals")
 		return exitOK, nil
 	}
 	fmt.Fprintln(env.stdout, res.Head)

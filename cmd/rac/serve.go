@@ -19,7 +19,7 @@ import (
 	"github.com/racledger/racledger/reconciler"
 )
 
-const serveSynopsis = "rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--verify-every 1h] [--batch-size N] [--pass-timeout DURATION] [--database-url URL]"
+const serveSynopsis = "rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--verify-every 1h] [--batch-size N] [--pass-timeout DURATION] [--log-format text|json] [--log-level LEVEL] [--database-url URL]"
 
 const (
 	// readyTimeout bounds the database ping behind /readyz.
@@ -73,7 +73,10 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	}
 	opts.Registerer = reg
 
-	pool, err := connect(ctx, *dbURL)
+	// No ping: serve starts while the database is down (not ready, the
+	// loops wait for it), so an orchestrator sees /readyz 503, not a
+	// crash loop.
+	pool, err := openPool(ctx, *dbURL)
 	if err != nil {
 		return exitError, err
 	}
@@ -110,18 +113,33 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	}
 	fmt.Fprintf(env.stderr, "rac serve: listening on %s\n", ln.Addr())
 	srv := &http.Server{
-		Handler:           serveMux(reg, pool),
+		Handler:           serveMux(reg, pool, *dbURL),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(env.logger.Handler(), slog.LevelWarn),
 	}
 
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	defer stopLoop()
+	dbUp := make(chan struct{})
+	go func() {
+		if waitForDatabase(loopCtx, pool, env.logger, *dbURL) == nil {
+			close(dbUp)
+		}
+	}()
+	// afterDB runs f once the database answers, or returns nil at shutdown.
+	afterDB := func(f func() error) error {
+		select {
+		case <-dbUp:
+			return f()
+		case <-loopCtx.Done():
+			return nil
+		}
+	}
 	loopDone := make(chan error, 1)
-	go func() { loopDone <- rec.Run(loopCtx, *every) }()
+	go func() { loopDone <- afterDB(func() error { return rec.Run(loopCtx, *every) }) }()
 	sealDone := make(chan error, 1)
 	if sealer != nil {
-		go func() { sealDone <- sealer.Run(loopCtx, *sealEvery) }()
+		go func() { sealDone <- afterDB(func() error { return sealer.Run(loopCtx, *sealEvery) }) }()
 	} else {
 		sealDone <- nil
 	}
@@ -141,7 +159,7 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 				verifyDone <- nil
 				return
 			}
-			verifyDone <- verifier.Run(loopCtx, *verifyEvery)
+			verifyDone <- afterDB(func() error { return verifier.Run(loopCtx, *verifyEvery) })
 		}()
 	} else {
 		verifyDone <- nil
@@ -184,13 +202,56 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	return exitOK, nil
 }
 
+// Backoff between attempts to reach the database at start.
+const (
+	dbRetryMin = 250 * time.Millisecond
+	dbRetryMax = 15 * time.Second
+)
+
+// waitForDatabase pings pool until the database answers, backing off from
+// dbRetryMin to dbRetryMax and logging each failure, or until ctx is done.
+func waitForDatabase(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, url string) error {
+	wait := dbRetryMin
+	for {
+		pctx, cancel := context.WithTimeout(ctx, readyTimeout)
+		err := pool.Ping(pctx)
+		cancel()
+		if err == nil {
+			logger.InfoContext(ctx, "serve: database reachable")
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		logger.WarnContext(ctx, "serve: database unreachable, retrying",
+			slog.Duration("retry_in", wait), slog.Any("error", scrubError(err, url)))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, dbRetryMax)
+	}
+}
+
 // newRegistry returns a fresh Prometheus registry holding the Go runtime
-// and process collectors; the reconciler adds its own series to it.
+// and process collectors and rac_build_info; the reconciler, sealer and
+// verifier add their own series to it.
 func newRegistry() (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
+	bi := readBuildInfo()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "rac_build_info",
+		Help: "Always 1; its labels name the running rac: version, source revision and Go version.",
+		ConstLabels: prometheus.Labels{"version": bi.String(), "revision": bi.Revision, "goversion": bi.GoVersion},
+	})
+	buildInfo.Set(1)
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register collector: %w", err)
@@ -201,7 +262,7 @@ func newRegistry() (*prometheus.Registry, error) {
 
 // serveMux routes /metrics, /healthz (the process is up) and /readyz (the
 // database answers a ping within readyTimeout).
-func serveMux(reg *prometheus.Registry, pool *pgxpool.Pool) *http.ServeMux {
+func serveMux(reg *prometheus.Registry, pool *pgxpool.Pool, url string) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -211,7 +272,7 @@ func serveMux(reg *prometheus.Registry, pool *pgxpool.Pool) *http.ServeMux {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
 		if err := pool.Ping(ctx); err != nil {
-			http.Error(w, "not ready: database: "+err.Error(), http.StatusServiceUnavailable)
+			http.Error(w, "not ready: database: "+scrubError(err, url).Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")

@@ -92,7 +92,7 @@ func TestServeNotReadyWithoutDatabase(t *testing.T) {
 	pool := newPool(t, db.URL)
 	reg, err := newRegistry()
 	require.NoError(t, err)
-	mux := serveMux(reg, pool)
+	mux := serveMux(reg, pool, "")
 	pool.Close() // a closed pool cannot ping: not ready, still healthy
 
 	get := func(path string) (int, string) {

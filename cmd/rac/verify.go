@@ -9,10 +9,36 @@ import (
 	"github.com/racledger/racledger/internal/seal"
 )
 
-const verifySynopsis = "rac verify [--from SEAL] [--head HASH] [--database-url URL]"
+const verifySynopsis = "rac verify [--from SEAL] [--head HASH] [--format text|json] [--quiet] [--database-url URL]"
 
-// progressEvery is how often rac verify reports progress on stderr.
-const progressEvery = 2 * time.Second
+// verifyJSON is the JSON output of rac verify.
+type verifyJSON struct {
+	// Verdict is intact, tampered or unsealed (rows but no seal: exit 4).
+	Verdict string `json:"verdict"`
+	Seals   int    `json:"seals"`
+	Rows    int64  `json:"rows"`
+	// HeadID and HeadHash name the chain's head; null with no seals.
+	HeadID   *int64  `json:"head_id"`
+	HeadHash *string `json:"head_hash"`
+	// PublishedHeadFoundAt is the seal holding --head (0 without it).
+	PublishedHeadFoundAt int64 `json:"published_head_found_at,omitempty"`
+	// UnsealedRows counts the rows no seal covers yet.
+	UnsealedRows int64 `json:"unsealed_rows"`
+	// Tamper describes the first mismatch; null when intact.
+	Tamper          *tamperJSON `json:"tamper"`
+	DurationSeconds float64     `json:"duration_seconds"`
+}
+
+type tamperJSON struct {
+	SealID int64  `json:"seal_id"`
+	Kind   string `json:"kind"`
+	Table  string `json:"table,omitempty"`
+	RowID  int64  `json:"row_id,omitempty"`
+	After  int64  `json:"after,omitempty"`
+	Before int64  `json:"before,omitempty"`
+	Detail string `json:"detail"`
+}
+
 
 // runVerify implements `rac verify`: recompute every seal from the rows and
 // check the chain (and, with --head, that it contains a head published
@@ -26,8 +52,12 @@ func runVerify(ctx context.Context, env *environment, args []string) (int, error
 	from := fs.Int64("from", 0, "first seal to verify; its prev_hash is trusted (default: the whole chain)")
 	var opts seal.VerifyOptions
 	hashVar(fs, &opts.Head, "head", "a seal `HASH` published elsewhere: the chain must contain it")
+	format := formatFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
+	}
+	if err := checkFormat(*format); err != nil {
+		return exitUsage, err
 	}
 	if *from < 0 {
 		return exitUsage, fmt.Errorf("%w: --from %d must not be negative", errUsage, *from)
@@ -48,12 +78,38 @@ func runVerify(ctx context.Context, env *environment, args []string) (int, error
 		rows += n
 		if time.Since(last) >= progressEvery {
 			last = time.Now()
-			fmt.Fprintf(env.stderr, "verified %d seals, %d rows (through seal %d)\n", seals, rows, h.ID)
+			fmt.Fprintf(env.progress(), "verify: %d seals, %d rows (through seal %d)\n", seals, rows, h.ID)
 		}
+	}
+	if opts.From == 0 {
+		// Seals with few rows report progress rarely: say it is working.
+		defer heartbeat(env, "verify: reading the chain")()
 	}
 	rep, err := seal.Verify(ctx, pool, opts)
 	if err != nil {
 		return exitError, err
+	}
+	if *format == formatJSON {
+		out := verifyJSON{Verdict: "intact", Seals: rep.Seals, Rows: rep.Rows, UnsealedRows: rep.UnsealedRows(),
+			PublishedHeadFoundAt: rep.HeadFoundAt, DurationSeconds: time.Since(start).Seconds()}
+		if rep.Head != nil {
+			id, h := rep.Head.ID, rep.Head.Hash.String()
+			out.HeadID, out.HeadHash = &id, &h
+		}
+		code := exitOK
+		switch {
+		case rep.Tamper != nil:
+			tp := rep.Tamper
+			out.Verdict, code = "tampered", exitTampered
+			out.Tamper = &tamperJSON{SealID: tp.SealID, Kind: tp.Kind, Table: tp.Table, RowID: tp.RowID,
+				After: tp.After, Before: tp.Before, Detail: tp.String()}
+		case !rep.Intact():
+			out.Verdict, code = "unsealed", exitTampered
+		}
+		if err := writeJSON(env.stdout, out); err != nil {
+			return exitError, err
+		}
+		return code, nil
 	}
 	if rep.Tamper != nil {
 		fmt.Fprintf(env.stdout, "TAMPERED: %s\n", rep.Tamper)
