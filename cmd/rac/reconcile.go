@@ -89,9 +89,9 @@ func runReconcile(ctx context.Context, env *environment, args []string) (int, er
 // summary with durations in seconds and the open total.
 type passJSON struct {
 	reconciler.Summary
-	HorizonLag      float64 `json:"horizon_lag_seconds"`
-	Duration        float64 `json:"duration_seconds"`
-	OpenTotal       int     `json:"open_total"`
+	HorizonLag float64 `json:"horizon_lag_seconds"`
+	Duration   float64 `json:"duration_seconds"`
+	OpenTotal  int     `json:"open_total"`
 }
 
 func summaryJSON(sum reconciler.Summary) passJSON {

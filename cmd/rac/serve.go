@@ -243,8 +243,8 @@ func newRegistry() (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	bi := readBuildInfo()
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "rac_build_info",
-		Help: "Always 1; its labels name the running rac: version, source revision and Go version.",
+		Name:        "rac_build_info",
+		Help:        "Always 1; its labels name the running rac: version, source revision and Go version.",
 		ConstLabels: prometheus.Labels{"version": bi.String(), "revision": bi.Revision, "goversion": bi.GoVersion},
 	})
 	buildInfo.Set(1)

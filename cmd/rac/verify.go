@@ -39,7 +39,6 @@ type tamperJSON struct {
 	Detail string `json:"detail"`
 }
 
-
 // runVerify implements `rac verify`: recompute every seal from the rows and
 // check the chain (and, with --head, that it contains a head published
 // elsewhere), then count the rows no seal covers. Exit 0 intact (rows
