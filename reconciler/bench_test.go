@@ -34,8 +34,6 @@ func benchRuns(b *testing.B) int {
 // with a one hour deadline, in transactions of 50,000 runs; every action is
 // acked on time except one in missingEvery (the run's incident), so 1/missingEvery
 // of the runs has a missing finding.
-func fillLedgerT(t *testing.T, pool *pgxpool.Pool, runs int) { fillLedgerTB(t, pool, runs, 100) }
-
 func fillLedger(b *testing.B, pool *pgxpool.Pool, runs, missingEvery int) {
 	fillLedgerTB(b, pool, runs, missingEvery)
 }

@@ -92,7 +92,7 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	firstSeal := make(chan struct{})
 	var firstSealOnce sync.Once
 	if *sealEvery > 0 {
-		sealer, err = seal.New(pool, seal.Options{Registerer: reg, Logger: env.logger,
+		sealer, err = seal.New(pool, seal.Options{Registerer: initRegisterer{reg}, Logger: env.logger,
 			AfterSeal: func(seal.Result, error) { firstSealOnce.Do(func() { close(firstSeal) }) }})
 		if err != nil {
 			return exitError, fmt.Errorf("create sealer: %w", err)

@@ -407,7 +407,7 @@ func newParquetDecoder(ra io.ReaderAt, size int64, t *canon.Table) (d *parquetDe
 		cols = append(cols, strings.Join(path, "."))
 	}
 	if !slices.Equal(cols, t.ColumnNames()) {
-		return nil, fmt.Errorf("Parquet columns %q are not the canonical columns %q", cols, t.ColumnNames())
+		return nil, fmt.Errorf("parquet columns %q are not the canonical columns %q", cols, t.ColumnNames())
 	}
 	return &parquetDecoder{t: t, groups: pf.RowGroups(), buf: make([]parquet.Row, 256), footer: pf.NumRows()}, nil
 }
@@ -502,7 +502,7 @@ func parquetKind(t canon.Type) parquet.Kind {
 // must be the one the export writes for the canonical type.
 func setFromParquet(v *rowValues, i int, c canon.Column, pv parquet.Value) error {
 	if want := parquetKind(c.Type); pv.Kind() != want {
-		return fmt.Errorf("Parquet %s value, want %s", pv.Kind(), want)
+		return fmt.Errorf("parquet %s value, want %s", pv.Kind(), want)
 	}
 	switch c.Type {
 	case canon.Int8:

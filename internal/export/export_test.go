@@ -513,7 +513,7 @@ func TestExportRefusesBadOptions(t *testing.T) {
 		require.NoError(t, err, "the previous export stays as it was")
 	})
 	t.Run("verify of a directory without a manifest is ErrIncomplete", func(t *testing.T) {
-		for name, files := range map[string][]string{"empty": nil, "interrupted": {"rac_acks.csv"}, "not an export": {"notes.txt"}} {
+		for name, files := range map[string][]string{"empty": nil, "interrupted": {"acks.csv"}, "not an export": {"notes.txt"}} {
 			dir := t.TempDir()
 			for _, f := range files {
 				require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644))

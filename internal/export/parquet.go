@@ -75,7 +75,7 @@ func (c createdBy) ConfigureWriter(cfg *parquet.WriterConfig) { cfg.CreatedBy = 
 
 // parquetSink writes rows to a Parquet file in bounded row groups.
 type parquetSink struct {
-	w     *parquet.Writer
+	w     *parquet.GenericWriter[any]
 	cols  []canon.Column
 	batch []parquet.Row
 }
@@ -95,7 +95,7 @@ func newParquetSink(w io.Writer, t *canon.Table) (*parquetSink, error) {
 		return nil, fmt.Errorf("parquet writer: %w", err)
 	}
 	return &parquetSink{
-		w:     parquet.NewWriter(w, cfg),
+		w:     parquet.NewGenericWriter[any](w, cfg),
 		cols:  t.Columns,
 		batch: make([]parquet.Row, 0, parquetBatch),
 	}, nil

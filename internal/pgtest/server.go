@@ -166,7 +166,7 @@ func fromDocker(ctx context.Context) (srv *server, err error) {
 	defer cancel()
 	cli, err := testcontainers.NewDockerClientWithOpts(pingCtx)
 	if err != nil {
-		return nil, fmt.Errorf("Docker engine not reachable (waited at most %s): %w", dockerPingTimeout, err)
+		return nil, fmt.Errorf("docker engine not reachable (waited at most %s): %w", dockerPingTimeout, err)
 	}
 	_ = cli.Close()
 
