@@ -32,7 +32,7 @@
 // # Operations
 //
 // RAC_ENABLED=false (or Options.Enabled) turns writes into no-ops after the
-// in-Go checks, the seed's kill switch. Metrics rac_expectations_written_total
+// in-Go checks: an operational kill switch. Metrics rac_expectations_written_total
 // and rac_acks_written_total{domain,action,outcome} are registered on
 // Options.Registerer; they count rows written by statements that
 // succeeded, before the caller's commit.

@@ -45,7 +45,7 @@ type Ref struct {
 
 func (r Ref) String() string { return string(r.Domain) + "/" + string(r.Action) }
 
-// Result is the seed's ReconciliationResult for one run: every expected
+// Result is the reconciliation result of one run: every expected
 // action sorted by its status, the drift, and the run's verdict.
 type Result struct {
 	RunID  uuid.UUID `json:"run_id"`

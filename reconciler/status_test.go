@@ -13,7 +13,7 @@ import (
 
 const hour = time.Hour
 
-// Each row of DESIGN.md's status table, on its own run and database.
+// Each row of the status table (docs/design.md), on its own run and database.
 func TestStatusTable(t *testing.T) {
 	t.Parallel()
 	inc, create := ledger.Incidents, ledger.CreateIncident

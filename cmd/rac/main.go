@@ -2,27 +2,33 @@
 // scheduled, or as a service with metrics), sealing and verification,
 // reports, waivers, exports and a demo.
 //
-// Usage:
+// Usage (flags and arguments in any order; `rac help CMD` for each
+// command's flags):
 //
-//	rac migrate [up|down|status] [--destroy-evidence] [--database-url URL]
-//	rac reconcile (--once | --every DURATION) [--batch-size N] [--pass-timeout DURATION]
+//	rac [--database-url URL] [--log-format text|json] [--log-level LEVEL] [--quiet] <command> ...
+//	rac migrate [up|down|status] [--destroy-evidence] [--format text|json]
+//	rac reconcile (--once | --every DURATION) [--batch-size N] [--pass-timeout DURATION] [--format text|json]
 //	rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--verify-every 1h] [--batch-size N] [--pass-timeout DURATION]
-//	rac seal
-//	rac verify [--from SEAL] [--head HASH]
+//	rac seal [--format text|json]
+//	rac verify [--from SEAL] [--head HASH] [--format text|json]
 //	rac prove --table T --id N [--out FILE]
-//	rac verify-proof FILE [--head HASH]
-//	rac report [--run ID] [--since DURATION|RFC3339] [--tenant NAME] [--format table|json]
+//	rac verify-proof FILE [--head HASH] [--format text|json]
+//	rac report [--run ID] [--since TIME] [--kind KINDS] [--limit N] [--tenant NAME] [--format table|json]
 //	rac waive FINDING_ID --reason TEXT --actor NAME [--tenant NAME]
 //	rac demo [--runs N] [--seed S] [--data-dir DIR | --database-url URL [--into-existing-ledger]]
 //	rac export (--from TIME --to TIME | --seals A..B) --out DIR [--format csv|jsonl|parquet] [--tenant NAME] [--sign-key FILE] [--force]
-//	rac verify-export DIR [--pub-key FILE] [--head HASH]
+//	rac verify-export DIR [--pub-key FILE] [--head HASH] [--format text|json]
 //	rac keygen --out PREFIX
+//	rac version [--format text|json]
 //
-// The database comes from --database-url or DATABASE_URL (a libpq URL or
-// key=value string); `rac demo` starts an embedded PostgreSQL when there is
-// none. RAC_GRACE (a Go duration, default 0s) is the grace after a deadline
-// before an unacked expectation is missing. Exit codes: 0 ok, 1 error,
-// 2 usage, 3 findings open (reconcile --once, report), 4 tampered (verify, verify-proof, verify-export).
+// The database comes from --database-url, else DATABASE_URL (a libpq URL
+// or key=value string), else the libpq variables (PGHOST, PGUSER, ...) and
+// ~/.pgpass; `rac demo` starts an embedded PostgreSQL when there is none.
+// RAC_GRACE (a Go duration, default 0s) is the grace after a deadline
+// before an unacked expectation is missing. Times are RFC 3339, a date, a
+// duration back from now or now. Exit codes: 0 ok, 1 error, 2 usage,
+// 3 findings open (reconcile --once, report), 4 tampered (verify,
+// verify-proof, verify-export), 5 cannot tell (report), 130 interrupted.
 package main
 
 import (
