@@ -266,6 +266,12 @@ BEGIN
             USING ERRCODE = 'RC130', COLUMN = 'grace';
     END IF;
     v_tenant := rac.orchestrator_tenant('rac.governance_check', governance_check.tenant);
+    -- rac.ack writes in rac.current_tenant(): the check must act there too.
+    IF governance_check.finalize AND v_tenant <> rac.current_tenant() THEN
+        RAISE EXCEPTION 'rac.governance_check: invalid tenant: finalize writes its ack in the session''s tenant; '
+                'name the tenant with rac.tenant, or pass finalize => false and ack yourself'
+            USING ERRCODE = 'RC130', COLUMN = 'tenant';
+    END IF;
 
     SELECT max(p.seq) INTO v_latest FROM rac.run_phases p WHERE p.run_id = v_run AND p.tenant_id = v_tenant;
     IF v_latest IS NOT NULL AND v_latest <> 3 THEN

@@ -95,7 +95,17 @@ func TestGovernanceSQLAPI(t *testing.T) {
 			_, err := writer.Exec(ctx, sql, run)
 			require.Equal(t, want, pgError(t, err).Code, sql)
 		}
-		_, err := writer.Exec(ctx, `SELECT * FROM rac.governance_check('00000000-0000-0000-0000-000000000000')`)
+		// finalize acks through rac.ack, in rac.current_tenant(): no other tenant.
+		_, err := b.pool.Exec(ctx, `INSERT INTO rac.tenants (name) VALUES ('other')`)
+		require.NoError(t, err)
+		admin, err := b.pool.Acquire(ctx)
+		require.NoError(t, err)
+		_, err = admin.Exec(ctx, `SELECT * FROM rac.governance_check($1, tenant => 'other')`, run)
+		require.Equal(t, "RC130", pgError(t, err).Code)
+		_, err = admin.Exec(ctx, `SELECT * FROM rac.governance_check($1, tenant => 'other', finalize => false)`, run)
+		require.NoError(t, err)
+		admin.Release()
+		_, err = writer.Exec(ctx, `SELECT * FROM rac.governance_check('00000000-0000-0000-0000-000000000000')`)
 		require.Equal(t, "RC101", pgError(t, err).Code)
 		_, err = writer.Exec(ctx, `SELECT rac.advance_phase($1, 'created')`, run)
 		require.NoError(t, err)
