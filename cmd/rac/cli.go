@@ -196,7 +196,7 @@ func parseGlobal(env *environment, args []string) (rest []string, version, help 
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, false, true, nil
 		}
-		return nil, false, false, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, false, false, fmt.Errorf("%w: %s", errUsage, dashes(err.Error()))
 	}
 	return fs.Args(), version, false, nil
 }

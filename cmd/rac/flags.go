@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,6 +56,7 @@ func newFlagSet(env *environment, name, synopsis string) *flag.FlagSet {
 func printDefaults(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
+		name = cmp.Or(valueNames[name], name)
 		line := "  --" + f.Name
 		if name != "" {
 			line += " " + name
@@ -63,7 +65,7 @@ func printDefaults(w io.Writer, fs *flag.FlagSet) {
 		switch f.DefValue {
 		case "", "0", "false", "0s", "[]":
 		default:
-			if name == "string" || name == "URL" {
+			if name == "TEXT" || name == "URL" {
 				fmt.Fprintf(w, " (default %q)", f.DefValue)
 			} else {
 				fmt.Fprintf(w, " (default %v)", f.DefValue)
@@ -71,6 +73,11 @@ func printDefaults(w io.Writer, fs *flag.FlagSet) {
 		}
 		fmt.Fprintln(w)
 	})
+}
+
+// valueNames spell flag's type names as placeholders.
+var valueNames = map[string]string{
+	"string": "TEXT", "int": "N", "uint": "N", "int64": "N", "uint64": "N", "float": "X", "duration": "DURATION", "value": "VALUE",
 }
 
 // parseArgs parses args into fs, flags and positional arguments in any
@@ -144,11 +151,14 @@ func flagError(fs *flag.FlagSet, err error) error {
 	if errors.Is(err, flag.ErrHelp) {
 		return helpFor(fs)
 	}
-	msg := err.Error()
+	return fmt.Errorf("%w: %s", errUsage, dashes(err.Error()))
+}
+
+// dashes respells the flag package's messages with --name.
+func dashes(msg string) string {
 	msg = strings.Replace(msg, "flag provided but not defined: -", "unknown flag --", 1)
 	msg = strings.Replace(msg, "for flag -", "for flag --", 1)
-	msg = strings.Replace(msg, "flag needs an argument: -", "flag needs an argument: --", 1)
-	return fmt.Errorf("%w: %s", errUsage, msg)
+	return strings.Replace(msg, "flag needs an argument: -", "flag needs an argument: --", 1)
 }
 
 // hashVar defines a flag taking a hash in hex (as canon.ParseHash reads
