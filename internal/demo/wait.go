@@ -44,7 +44,17 @@ func (s *sim) waitDeadlines(ctx context.Context) error {
 		left.Store(int64(until.Sub(now)))
 		return !now.Before(until), nil
 	})
-	p.done(fmt.Sprintf("waiting for deadlines: every deadline passed (waited %v)", time.Since(started).Round(time.Millisecond)))
+	waited := time.Since(started).Round(time.Millisecond)
+	switch {
+	case err == nil:
+		p.done(fmt.Sprintf("waiting for deadlines: every deadline passed (waited %v)", waited))
+	case ctx.Err() != nil:
+		p.done(fmt.Sprintf("waiting for deadlines: interrupted after %v, %v before the last deadline",
+			waited, time.Duration(left.Load()).Round(100*time.Millisecond)))
+		return err
+	default:
+		p.done(fmt.Sprintf("waiting for deadlines: stopped after %v", waited))
+	}
 	return err
 }
 
