@@ -192,6 +192,18 @@ func parseGlobal(env *environment, args []string) (rest []string, version, help 
 	fs.Var(databaseURLFlag{&env.databaseURL}, "database-url", "")
 	commonFlags(fs, env)
 	fs.BoolVar(&version, "version", false, "")
+	for i, a := range args {
+		if a == "--version" || a == "-version" {
+			// rac --version [--format json]: the rest are version's flags.
+			if err := fs.Parse(args[:i]); err != nil {
+				return nil, false, false, fmt.Errorf("%w: %s", errUsage, dashes(err.Error()))
+			}
+			return append([]string{"version"}, args[i+1:]...), false, false, nil
+		}
+		if !strings.HasPrefix(a, "-") {
+			break
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, false, true, nil
