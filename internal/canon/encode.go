@@ -47,12 +47,27 @@ func (t *Table) EncodeLeaf(values []any) ([]byte, error) {
 // string, *string or []byte. A jsonb value must be PostgreSQL's text output
 // of the value (col::text), which is what [Table.Select] returns.
 func (t *Table) AppendLeaf(dst []byte, values []any) ([]byte, error) {
+	return t.AppendLeafAt(dst, t.Version, values)
+}
+
+// AppendLeafAt is AppendLeaf for encoding version v, which may be older
+// than t's: values still holds one value per column of t, and the columns
+// version v does not have are left out of the leaf. Seals record the
+// version their leaves were made with, so a seal made before a column
+// existed verifies against today's rows.
+func (t *Table) AppendLeafAt(dst []byte, version int16, values []any) ([]byte, error) {
 	if len(values) != len(t.Columns) {
 		return dst, fmt.Errorf("%w: %s: %d values for %d columns", ErrEncode, t.Stem, len(values), len(t.Columns))
 	}
-	dst = append(dst, Version)
+	if version < FirstVersion || version > t.Version {
+		return dst, fmt.Errorf("%w: %s: encoding version %d with the columns of version %d", ErrEncode, t.Stem, version, t.Version)
+	}
+	dst = append(dst, byte(version))
 	dst = appendText(dst, t.Stem)
 	for i, v := range values {
+		if t.Columns[i].Since > version {
+			continue
+		}
 		var err error
 		dst, err = appendField(dst, t.Columns[i].Type, v)
 		if err != nil {
@@ -63,9 +78,13 @@ func (t *Table) AppendLeaf(dst []byte, values []any) ([]byte, error) {
 }
 
 // LeafPrefix returns how the leaf data of row id of the table with file
-// stem stem begins: the encoding version, the table name and the id field.
-func LeafPrefix(stem string, id int64) []byte {
-	b := appendText([]byte{Version}, stem)
+// stem stem begins in the current encoding Version: the version, the table
+// name and the id field.
+func LeafPrefix(stem string, id int64) []byte { return LeafPrefixAt(Version, stem, id) }
+
+// LeafPrefixAt is LeafPrefix for encoding version v.
+func LeafPrefixAt(v int16, stem string, id int64) []byte {
+	b := appendText([]byte{byte(v)}, stem)
 	b = append(b, fieldValue)
 	return binary.BigEndian.AppendUint64(b, uint64(id))
 }

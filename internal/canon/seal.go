@@ -10,6 +10,10 @@ import (
 // sealPrefix separates seal hashes from leaf (0x00) and node (0x01) hashes.
 const sealPrefix = 0x02
 
+// sealLayout is the version of the layout of Bytes (not of the rows'
+// encoding, which is the header's Version field).
+const sealLayout = 0x01
+
 // SealHeader is every column of a rac.seals row except seal_hash, which is
 // [SealHeader.Hash] of it.
 type SealHeader struct {
@@ -87,7 +91,7 @@ func (s SealHeader) Check(sealHash Hash) error {
 // leaf data.
 func (s SealHeader) Bytes() []byte {
 	b := make([]byte, 0, 128+8*len(s.RowCounts))
-	b = append(b, Version)
+	b = append(b, sealLayout)
 	b = appendText(b, "seal")
 	b = binary.BigEndian.AppendUint64(b, uint64(s.ID))
 	b = binary.BigEndian.AppendUint16(b, uint16(s.Version))

@@ -5,8 +5,14 @@ import (
 	"strings"
 )
 
-// Version is the canonical encoding version, the first byte of every leaf.
-const Version = 1
+// Version is the canonical encoding version of new seals, the first byte
+// of every leaf they cover. Version 2 added each row's author (the login
+// role that wrote it) to expectations, acks and resolutions; seals made
+// with version 1 keep verifying with version 1's columns.
+const Version = 2
+
+// FirstVersion is the oldest canonical encoding version this package reads.
+const FirstVersion = 1
 
 // Type is the canonical type of a column. It names how a value is encoded,
 // not necessarily the PostgreSQL storage type: int4 and int2 columns are
@@ -31,6 +37,8 @@ type Column struct {
 	Type Type
 	// Nullable reports whether the column may be NULL in the ledger.
 	Nullable bool
+	// Since is the first encoding version with this column.
+	Since int16
 }
 
 // Table describes one ledger table in the canonical encoding.
@@ -46,69 +54,109 @@ type Table struct {
 	// Select returns the table's canonical columns, as SelectWhere does,
 	// for the rows with $1 <= tx_id < $2, ordered by id.
 	Select string
+	// Version is the encoding version whose columns Columns are.
+	Version int16
 }
 
-// Tables are the ledger tables in seal order: a seal's leaves are the rows
-// of its window, table by table in this order, each table in id order.
-// Callers must not modify the slice.
-var Tables = withSelects([]Table{
+// Tables are the ledger tables in seal order, with the columns of the
+// current encoding Version: a seal's leaves are the rows of its window,
+// table by table in this order, each table in id order. Callers must not
+// modify the slice.
+var Tables = tablesAt(Version)
+
+// tablesByVersion holds the tables of every version from FirstVersion.
+var tablesByVersion = func() map[int16][]Table {
+	m := make(map[int16][]Table)
+	for v := int16(FirstVersion); v <= Version; v++ {
+		m[v] = tablesAt(v)
+	}
+	return m
+}()
+
+// TablesAt returns the tables with the columns of encoding version v.
+func TablesAt(v int16) ([]Table, error) {
+	t, ok := tablesByVersion[v]
+	if !ok {
+		return nil, fmt.Errorf("canon: unknown encoding version %d (this rac reads %d to %d)", v, FirstVersion, Version)
+	}
+	return t, nil
+}
+
+// tablesAt returns allTables restricted to the columns of version v.
+func tablesAt(v int16) []Table {
+	out := make([]Table, len(allTables))
+	for i, t := range allTables {
+		t.Version = v
+		t.Columns = nil
+		for _, c := range allTables[i].Columns {
+			if c.Since <= v {
+				t.Columns = append(t.Columns, c)
+			}
+		}
+		out[i] = t
+	}
+	return withSelects(out)
+}
+
+// allTables lists every column of every version.
+var allTables = []Table{
 	{
 		Name: "rac.expectations", Stem: "expectations",
 		Columns: []Column{
-			{"id", Int8, false}, {"tx_id", Int8, false}, {"tenant", Text, false}, {"run_id", UUID, false},
-			{"domain", Text, false}, {"action", Text, false}, {"declared_at", Timestamptz, false},
-			{"deadline_at", Timestamptz, true}, {"deadline_ms", Int8, true}, {"declared_by", Text, true},
-			{"metadata", JSONB, true},
+			{"id", Int8, false, 1}, {"tx_id", Int8, false, 1}, {"tenant", Text, false, 1}, {"run_id", UUID, false, 1},
+			{"domain", Text, false, 1}, {"action", Text, false, 1}, {"declared_at", Timestamptz, false, 1},
+			{"deadline_at", Timestamptz, true, 1}, {"deadline_ms", Int8, true, 1}, {"declared_by", Text, true, 1},
+			{"metadata", JSONB, true, 1}, {"author", Text, true, 2},
 		},
 	},
 	{
 		Name: "rac.acks", Stem: "acks",
 		Columns: []Column{
-			{"id", Int8, false}, {"tx_id", Int8, false}, {"tenant", Text, false}, {"run_id", UUID, false},
-			{"domain", Text, false}, {"action", Text, false}, {"acked_at", Timestamptz, false},
-			{"result_id", Text, true}, {"idempotency_key", Text, true}, {"error", Text, true},
-			{"metadata", JSONB, true},
+			{"id", Int8, false, 1}, {"tx_id", Int8, false, 1}, {"tenant", Text, false, 1}, {"run_id", UUID, false, 1},
+			{"domain", Text, false, 1}, {"action", Text, false, 1}, {"acked_at", Timestamptz, false, 1},
+			{"result_id", Text, true, 1}, {"idempotency_key", Text, true, 1}, {"error", Text, true, 1},
+			{"metadata", JSONB, true, 1}, {"author", Text, true, 2},
 		},
 	},
 	{
 		Name: "rac.findings", Stem: "findings",
 		Columns: []Column{
-			{"id", Int8, false}, {"tx_id", Int8, false}, {"tenant", Text, false},
-			{"reconciliation_id", Int8, false}, {"run_id", UUID, false}, {"domain", Text, false},
-			{"action", Text, false}, {"kind", Text, false}, {"violated_at", Timestamptz, false},
-			{"detected_at", Timestamptz, false}, {"detail", JSONB, false},
+			{"id", Int8, false, 1}, {"tx_id", Int8, false, 1}, {"tenant", Text, false, 1},
+			{"reconciliation_id", Int8, false, 1}, {"run_id", UUID, false, 1}, {"domain", Text, false, 1},
+			{"action", Text, false, 1}, {"kind", Text, false, 1}, {"violated_at", Timestamptz, false, 1},
+			{"detected_at", Timestamptz, false, 1}, {"detail", JSONB, false, 1},
 		},
 	},
 	{
 		Name: "rac.finding_resolutions", Stem: "resolutions",
 		Columns: []Column{
-			{"id", Int8, false}, {"tx_id", Int8, false}, {"tenant", Text, false}, {"finding_id", Int8, false},
-			{"reconciliation_id", Int8, true}, {"resolution", Text, false}, {"resolved_at", Timestamptz, false},
-			{"recorded_at", Timestamptz, false}, {"ack_id", Int8, true}, {"actor", Text, true},
-			{"reason", Text, true},
+			{"id", Int8, false, 1}, {"tx_id", Int8, false, 1}, {"tenant", Text, false, 1}, {"finding_id", Int8, false, 1},
+			{"reconciliation_id", Int8, true, 1}, {"resolution", Text, false, 1}, {"resolved_at", Timestamptz, false, 1},
+			{"recorded_at", Timestamptz, false, 1}, {"ack_id", Int8, true, 1}, {"actor", Text, true, 1},
+			{"reason", Text, true, 1}, {"author", Text, true, 2},
 		},
 	},
 	{
 		Name: "rac.run_verdicts", Stem: "verdicts",
 		Columns: []Column{
-			{"id", Int8, false}, {"tx_id", Int8, false}, {"tenant", Text, false},
-			{"reconciliation_id", Int8, false}, {"run_id", UUID, false}, {"seq", Int8, false},
-			{"verdict", Text, false}, {"recorded_at", Timestamptz, false},
+			{"id", Int8, false, 1}, {"tx_id", Int8, false, 1}, {"tenant", Text, false, 1},
+			{"reconciliation_id", Int8, false, 1}, {"run_id", UUID, false, 1}, {"seq", Int8, false, 1},
+			{"verdict", Text, false, 1}, {"recorded_at", Timestamptz, false, 1},
 		},
 	},
 	{
 		Name: "rac.reconciliations", Stem: "reconciliations",
 		Columns: []Column{
-			{"id", Int8, false}, {"tx_id", Int8, false}, {"pass_id", UUID, false}, {"batch", Int8, false},
-			{"final", Bool, false}, {"scope", Text, false}, {"horizon_from", Int8, false},
-			{"horizon_to", Int8, false}, {"deadline_from", Timestamptz, false}, {"deadline_to", Timestamptz, false},
-			{"as_of", Timestamptz, false}, {"grace_ms", Int8, false}, {"candidate_runs", Int8, false},
-			{"findings_recorded", Int8, false}, {"resolutions_recorded", Int8, false},
-			{"verdicts_recorded", Int8, false}, {"started_at", Timestamptz, false},
-			{"finished_at", Timestamptz, false}, {"reconciler", Text, false},
+			{"id", Int8, false, 1}, {"tx_id", Int8, false, 1}, {"pass_id", UUID, false, 1}, {"batch", Int8, false, 1},
+			{"final", Bool, false, 1}, {"scope", Text, false, 1}, {"horizon_from", Int8, false, 1},
+			{"horizon_to", Int8, false, 1}, {"deadline_from", Timestamptz, false, 1}, {"deadline_to", Timestamptz, false, 1},
+			{"as_of", Timestamptz, false, 1}, {"grace_ms", Int8, false, 1}, {"candidate_runs", Int8, false, 1},
+			{"findings_recorded", Int8, false, 1}, {"resolutions_recorded", Int8, false, 1},
+			{"verdicts_recorded", Int8, false, 1}, {"started_at", Timestamptz, false, 1},
+			{"finished_at", Timestamptz, false, 1}, {"reconciler", Text, false, 1},
 		},
 	},
-})
+}
 
 // withSelects fills each table's Select.
 func withSelects(tables []Table) []Table {
@@ -134,6 +182,8 @@ func (t *Table) SelectWhere(cond string) string {
 			expr = "t.name"
 		case c.Name == "domain" || c.Name == "action":
 			expr = "c." + c.Name
+		case c.Name == "author":
+			expr = "au.role_name::text"
 		case c.Type == Int8:
 			expr = "x." + c.Name + "::int8"
 		case c.Type == JSONB:
@@ -157,6 +207,9 @@ func (t *Table) FromWhere(cond string) string {
 	if t.HasColumn("domain") {
 		b.WriteString("\nJOIN rac.contract_actions c ON c.id = x.action_id")
 	}
+	if t.HasColumn("author") {
+		b.WriteString("\nLEFT JOIN rac.authors au ON au.id = x.author_id")
+	}
 	b.WriteString("\nWHERE " + cond)
 	return b.String()
 }
@@ -176,10 +229,20 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 
 // Lookup returns the table named by its stem ("resolutions"), its SQL name
 // ("rac.finding_resolutions") or its unqualified SQL name
-// ("finding_resolutions"), and its position in seal order.
+// ("finding_resolutions"), with the current version's columns, and its
+// position in seal order.
 func Lookup(name string) (*Table, int, error) {
-	for i := range Tables {
-		t := &Tables[i]
+	return LookupAt(Version, name)
+}
+
+// LookupAt is Lookup for the columns of encoding version v.
+func LookupAt(v int16, name string) (*Table, int, error) {
+	tables, err := TablesAt(v)
+	if err != nil {
+		return nil, -1, err
+	}
+	for i := range tables {
+		t := &tables[i]
 		if name == t.Stem || name == t.Name || name == strings.TrimPrefix(t.Name, "rac.") {
 			return t, i, nil
 		}

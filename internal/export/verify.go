@@ -171,7 +171,7 @@ func VerifyWithOptions(dir string, opts VerifyOptions) (*Result, error) {
 		}
 		p := newProgress(opts.Progress, opts.ProgressEvery, f.Name)
 		p.prefix = "verify-export"
-		if err := verifyFile(r, dir, m.Format, f, sc, p); err != nil {
+		if err := verifyFile(r, dir, m.Format, int16(m.CanonicalEncoding), f, sc, p); err != nil {
 			return nil, err
 		}
 	}
@@ -190,10 +190,11 @@ func VerifyWithOptions(dir string, opts VerifyOptions) (*Result, error) {
 // nil); only an I/O error other than a missing file is returned. CSV and
 // JSON Lines are read once, hashed as they are parsed; Parquet, which is
 // read from its footer, is hashed first.
-func verifyFile(r *Result, dir string, format Format, f File, sc *sealChecker, p *progress) error {
-	t, ti, err := canon.Lookup(f.Table)
+func verifyFile(r *Result, dir string, format Format, encoding int16, f File, sc *sealChecker, p *progress) error {
+	// The files hold the columns of the encoding the export was made with.
+	t, ti, err := canon.LookupAt(encoding, f.Table)
 	if err != nil {
-		r.problem(f.Name, "unknown table %q", f.Table)
+		r.problem(f.Name, "table %q of canonical encoding %d: %v", f.Table, encoding, err)
 		return nil
 	}
 	if want := format.FileName(t); f.Name != want {

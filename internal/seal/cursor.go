@@ -29,7 +29,7 @@ type leafRow struct {
 // locating) run on the same connection between fetches.
 type leafCursor struct {
 	tx    pgx.Tx
-	table *canon.Table
+	table *canon.Table // with the columns of the seal's encoding version
 	name  string
 	enc   []byte
 	batch []leafRow
@@ -133,14 +133,18 @@ type window struct {
 }
 
 // streamWindow streams the canonical rows with from <= tx_id < to of every
-// ledger table, in seal order, through a cursor called name of tx, one
+// ledger table, encoded with version (the seal's), in seal order, through a cursor called name of tx, one
 // table at a time. It calls each, when not nil, with every batch of rows
 // (the slice is reused afterwards) and returns the window's tree and
 // counts, and the leaf data of row keep.
-func streamWindow(ctx context.Context, tx pgx.Tx, name string, from, to int64, keep rowKey, each func(table int, batch []leafRow) error) (window, error) {
-	w := window{counts: make([]int64, len(canon.Tables))}
-	for i := range canon.Tables {
-		cur, err := openLeafCursor(ctx, tx, &canon.Tables[i], name, from, to)
+func streamWindow(ctx context.Context, tx pgx.Tx, name string, version int16, from, to int64, keep rowKey, each func(table int, batch []leafRow) error) (window, error) {
+	tables, err := canon.TablesAt(version)
+	if err != nil {
+		return window{}, err
+	}
+	w := window{counts: make([]int64, len(tables))}
+	for i := range tables {
+		cur, err := openLeafCursor(ctx, tx, &tables[i], name, from, to)
 		if err != nil {
 			return window{}, err
 		}

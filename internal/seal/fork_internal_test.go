@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/racledger/racledger/internal/canon"
 	"github.com/racledger/racledger/internal/pgtest"
 )
 
@@ -34,12 +35,12 @@ func TestForkBackstopWithoutTheLock(t *testing.T) {
 	_, err = second.Exec(ctx, "SELECT 1")
 	require.NoError(t, err)
 
-	won, err := sealTx(ctx, first)
+	won, err := sealTx(ctx, first, canon.Version)
 	require.NoError(t, err)
 	require.True(t, won.Sealed)
 	require.Equal(t, int64(1), won.Head.ID)
 
-	_, err = sealTx(ctx, second)
+	_, err = sealTx(ctx, second, canon.Version)
 	require.ErrorIs(t, err, ErrConflict)
 
 	var seals int64

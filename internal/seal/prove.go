@@ -126,7 +126,7 @@ func ProveThrough(ctx context.Context, pool *pgxpool.Pool, table string, id int6
 		return nil, fmt.Errorf("prove: seal %d does not match the rows (run rac verify): %w", s.ID, err)
 	}
 
-	w, err := streamWindow(ctx, tx, "prove_rows", hdr.HorizonFrom, hdr.HorizonTo, rowKey{table: tblIndex, id: id},
+	w, err := streamWindow(ctx, tx, "prove_rows", hdr.Version, hdr.HorizonFrom, hdr.HorizonTo, rowKey{table: tblIndex, id: id},
 		func(_ int, batch []leafRow) error {
 			for _, r := range batch {
 				pb.Add(r.hash)
@@ -226,7 +226,7 @@ func VerifyProof(p *Proof, head *canon.Hash) error {
 	if err != nil {
 		return bad("leaf_data is not hex")
 	}
-	if err := checkLeafNames(data, tbl.Stem, p.RowID); err != nil {
+	if err := checkLeafNames(data, p.Seal.Version, tbl.Stem, p.RowID); err != nil {
 		return bad("%v", err)
 	}
 	leaf := canon.LeafHash(data)
@@ -276,11 +276,14 @@ func VerifyProof(p *Proof, head *canon.Hash) error {
 	return nil
 }
 
-// checkLeafNames checks that leaf data starts with the encoding version,
-// the table's stem and the row's id.
-func checkLeafNames(data []byte, stem string, id int64) error {
-	if !bytes.HasPrefix(data, canon.LeafPrefix(stem, id)) {
-		return fmt.Errorf("leaf_data is not version %d row %s id %d", canon.Version, stem, id)
+// checkLeafNames checks that leaf data starts with the encoding version of
+// its seal, the table's stem and the row's id.
+func checkLeafNames(data []byte, version int16, stem string, id int64) error {
+	if version < canon.FirstVersion || version > canon.Version {
+		return fmt.Errorf("seal encoding version %d: this rac reads versions %d to %d", version, canon.FirstVersion, canon.Version)
+	}
+	if !bytes.HasPrefix(data, canon.LeafPrefixAt(version, stem, id)) {
+		return fmt.Errorf("leaf_data is not version %d row %s id %d", version, stem, id)
 	}
 	return nil
 }

@@ -88,6 +88,9 @@ type Sealer struct {
 	timeout   time.Duration
 	metrics   *metrics
 	afterSeal func(Result, error)
+	// version is the canonical encoding of new seals: canon.Version
+	// (tests make older ones, as a ledger sealed before an upgrade has).
+	version int16
 }
 
 // New returns a Sealer over pool.
@@ -110,7 +113,8 @@ func New(pool *pgxpool.Pool, opts Options) (*Sealer, error) {
 	if timeout == 0 {
 		timeout = 30 * time.Minute
 	}
-	return &Sealer{pool: pool, logger: logger, timeout: timeout, metrics: m, afterSeal: opts.AfterSeal}, nil
+	return &Sealer{pool: pool, logger: logger, timeout: timeout, metrics: m, afterSeal: opts.AfterSeal,
+		version: canon.Version}, nil
 }
 
 // Seal appends one seal over pool's ledger without metrics or logging; see
@@ -205,14 +209,14 @@ func (s *Sealer) seal(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("seal: begin: %w", err)
 	}
 	defer rollback(ctx, tx)
-	return sealTx(ctx, tx)
+	return sealTx(ctx, tx, s.version)
 }
 
-// sealTx appends the next seal in tx, a REPEATABLE READ transaction whose
+// sealTx appends the next seal, in encoding version, in tx, a REPEATABLE READ transaction whose
 // snapshot sets the horizon, and commits it. Two sealTx whose snapshots
 // read the same head (no sealing lock) both seal the same id: the primary
 // keys of rac.seals and rac.seal_chunks fail the second with ErrConflict.
-func sealTx(ctx context.Context, tx pgx.Tx) (Result, error) {
+func sealTx(ctx context.Context, tx pgx.Tx, version int16) (Result, error) {
 	start, err := queries.SealStart(ctx, tx)
 	if err != nil {
 		return Result{}, fmt.Errorf("seal: read the horizon: %w", err)
@@ -232,7 +236,7 @@ func sealTx(ctx context.Context, tx pgx.Tx) (Result, error) {
 			return Result{}, err
 		}
 	}
-	hdr := canon.SealHeader{ID: 1, Version: canon.Version, HorizonTo: start.Horizon, SealedAt: start.Now}
+	hdr := canon.SealHeader{ID: 1, Version: version, HorizonTo: start.Horizon, SealedAt: start.Now}
 	var current *Head
 	if prev != nil {
 		current = &Head{ID: prev.ID, Hash: hashOf(prev.SealHash)}
@@ -244,7 +248,7 @@ func sealTx(ctx context.Context, tx pgx.Tx) (Result, error) {
 
 	prefixes := make([]byte, 0, 8*fetchSize)
 	chunks := make([]int32, len(canon.Tables))
-	w, err := streamWindow(ctx, tx, "seal_rows", hdr.HorizonFrom, hdr.HorizonTo, rowKey{}, func(i int, batch []leafRow) error {
+	w, err := streamWindow(ctx, tx, "seal_rows", hdr.Version, hdr.HorizonFrom, hdr.HorizonTo, rowKey{}, func(i int, batch []leafRow) error {
 		prefixes = prefixes[:0]
 		for _, r := range batch {
 			prefixes = append(prefixes, r.hash[:8]...)

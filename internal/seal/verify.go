@@ -282,7 +282,7 @@ func verifyRows(ctx context.Context, pool *pgxpool.Pool, hdr canon.SealHeader) (
 // must see every row of the seal's window (any snapshot taken after the
 // seal's horizon does).
 func verifyRowsTx(ctx context.Context, tx pgx.Tx, hdr canon.SealHeader) (*Tamper, error) {
-	w, err := streamWindow(ctx, tx, "verify_rows", hdr.HorizonFrom, hdr.HorizonTo, rowKey{}, nil)
+	w, err := streamWindow(ctx, tx, "verify_rows", hdr.Version, hdr.HorizonFrom, hdr.HorizonTo, rowKey{}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("verify seal %d: %w", hdr.ID, err)
 	}
@@ -310,8 +310,12 @@ func verifyRowsTx(ctx context.Context, tx pgx.Tx, hdr canon.SealHeader) (*Tamper
 // detection already happened; if they were altered too, locate can only
 // report the table whose count differs, or the root.
 func locate(ctx context.Context, tx pgx.Tx, hdr canon.SealHeader, counts []int64) (*Tamper, error) {
-	for i := range canon.Tables {
-		table := &canon.Tables[i]
+	tables, err := canon.TablesAt(hdr.Version)
+	if err != nil {
+		return nil, fmt.Errorf("verify seal %d: locate: %w", hdr.ID, err)
+	}
+	for i := range tables {
+		table := &tables[i]
 		t, err := locateInTable(ctx, tx, hdr.ID, table, hdr.HorizonFrom, hdr.HorizonTo)
 		if err != nil {
 			return nil, fmt.Errorf("verify seal %d: locate: %w", hdr.ID, err)
