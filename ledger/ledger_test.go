@@ -134,12 +134,15 @@ func TestServiceTransaction(t *testing.T) {
 	})
 }
 
-// metric returns the value of the counter name whose labels include labels,
+// metric returns the sum of the counters name whose labels include labels,
 // or 0 when there is none.
 func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
 	require.NoError(t, err)
+	// The sum over every series matching labels: known label sets exist
+	// from the start at zero.
+	var sum float64
 	for _, f := range families {
 		if f.GetName() != name {
 			continue
@@ -155,10 +158,10 @@ func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[stri
 					continue next
 				}
 			}
-			return m.GetCounter().GetValue()
+			sum += m.GetCounter().GetValue()
 		}
 	}
-	return 0
+	return sum
 }
 
 func TestAckRetriesSameKey(t *testing.T) {
