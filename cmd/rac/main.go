@@ -53,6 +53,10 @@ const (
 	// exitCannotTell: rac report cannot say nothing is open (no finished
 	// pass covers the time asked).
 	exitCannotTell = 5
+	// exitRolledBack: rac verify found the published head missing from a
+	// server on a later timeline (promoted or restored): evidence was lost
+	// in a failover or restore, which is not shown as tampering.
+	exitRolledBack = 6
 )
 
 // errUsage marks an error that is the caller's command line, not the work.

@@ -13,7 +13,9 @@ const verifySynopsis = "rac verify [--from SEAL] [--head HASH] [--format text|js
 
 // verifyJSON is the JSON output of rac verify.
 type verifyJSON struct {
-	// Verdict is intact, tampered or unsealed (rows but no seal: exit 4).
+	// Verdict is intact, tampered, unsealed (rows but no seal: exit 4) or
+	// rolled-back (the published head was lost in a failover or restore:
+	// exit 6).
 	Verdict string `json:"verdict"`
 	Seals   int    `json:"seals"`
 	Rows    int64  `json:"rows"`
@@ -44,7 +46,9 @@ type tamperJSON struct {
 // elsewhere), then count the rows no seal covers. Exit 0 intact (rows
 // written after the last seal are listed as unsealed, not as intact), 4
 // tampered (the first bad seal, table and row are printed) or an empty
-// chain over a ledger that holds rows, 1 error.
+// chain over a ledger that holds rows, 6 rolled back (the published head
+// is missing on a promoted or restored server: lost in a failover), 1
+// error.
 func runVerify(ctx context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "verify", verifySynopsis)
 	dbURL := databaseFlag(fs, env)
@@ -100,6 +104,9 @@ func runVerify(ctx context.Context, env *environment, args []string) (int, error
 		case rep.Tamper != nil:
 			tp := rep.Tamper
 			out.Verdict, code = "tampered", exitTampered
+			if tp.Kind == seal.KindRolledBack {
+				out.Verdict, code = "rolled-back", exitRolledBack
+			}
 			out.Tamper = &tamperJSON{SealID: tp.SealID, Kind: tp.Kind, Table: tp.Table, RowID: tp.RowID,
 				After: tp.After, Before: tp.Before, Detail: tp.String()}
 		case !rep.Intact():
@@ -109,6 +116,10 @@ func runVerify(ctx context.Context, env *environment, args []string) (int, error
 			return exitError, err
 		}
 		return code, nil
+	}
+	if rep.Tamper != nil && rep.Tamper.Kind == seal.KindRolledBack {
+		fmt.Fprintf(env.stdout, "ROLLED BACK: %s\n", rep.Tamper)
+		return exitRolledBack, nil
 	}
 	if rep.Tamper != nil {
 		fmt.Fprintf(env.stdout, "TAMPERED: %s\n", rep.Tamper)

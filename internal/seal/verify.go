@@ -24,6 +24,13 @@ const (
 	KindRoot        = "root"         // the Merkle root differs and the hints cannot name a row
 	KindHeadMissing = "head-missing" // the published head is not in the chain (truncated or rewritten)
 	KindNoSeals     = "no-seals"     // a head was given but the chain is empty
+	// KindRolledBack: the published head is not in the chain and the
+	// server is on a later timeline than the one it was created on (it
+	// was promoted from a standby or restored to a point in time): the
+	// seals and rows written after the last WAL it received were lost, as
+	// asynchronous replication loses them in a failover. Not proof of
+	// tampering, but the lost rows are evidence that is gone.
+	KindRolledBack = "rolled-back"
 )
 
 // Tamper describes the first inconsistency Verify found.
@@ -191,6 +198,19 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 		return nil, fmt.Errorf("verify: no seal %d", opts.From)
 	}
 	if opts.Head != nil && rep.HeadFoundAt == 0 {
+		if tl := timeline(ctx, pool); tl > 1 {
+			end := "the chain is empty"
+			if rep.Head != nil {
+				end = fmt.Sprintf("the chain ends at seal %d %s", rep.Head.ID, rep.Head.Hash)
+			}
+			rep.Tamper = &Tamper{SealID: headID(rep.Head), Kind: KindRolledBack,
+				Detail: fmt.Sprintf("published head %s is not in the chain and %s; the server is on timeline %d "+
+					"(it was promoted from a standby or restored from a backup), so the seals and rows written after "+
+					"the last WAL it received are gone: a failover with asynchronous replication or a restore lost "+
+					"them (or seals were removed since); recover them from the old primary, seal again, and publish the new head",
+					opts.Head, end, tl)}
+			return rep, nil
+		}
 		if rep.Head == nil {
 			rep.Tamper = &Tamper{Kind: KindNoSeals, Detail: "the chain is empty but a head " + opts.Head.String() + " was published"}
 		} else {
@@ -208,6 +228,33 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 	}
 	rep.Unsealed = unsealed
 	return rep, nil
+}
+
+// headID is h's seal id, 0 for nil.
+func headID(h *Head) int64 {
+	if h == nil {
+		return 0
+	}
+	return h.ID
+}
+
+// timeline returns the server's WAL timeline: 1 for a cluster never
+// promoted or restored to a point in time, more after each promotion or
+// point-in-time restore; 0 when it cannot tell. On a primary it is the
+// timeline of the current WAL insert position; on a standby, the latest of
+// the timeline it receives and that of its last restartpoint.
+func timeline(ctx context.Context, pool *pgxpool.Pool) int64 {
+	var tl int64
+	err := pool.QueryRow(ctx, `
+		SELECT CASE WHEN pg_is_in_recovery()
+		    THEN greatest((SELECT timeline_id FROM pg_control_checkpoint()),
+		                  (SELECT max(received_tli) FROM pg_stat_wal_receiver))
+		    ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint
+		END`).Scan(&tl)
+	if err != nil {
+		return 0
+	}
+	return tl
 }
 
 // countUnsealed counts, per ledger table, the rows with tx_id >= from.

@@ -1,0 +1,347 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/racledger/racledger/internal/migrate"
+	"github.com/racledger/racledger/internal/pglocal"
+	"github.com/racledger/racledger/ledger"
+)
+
+// The tests in this file run several local clusters (a primary and hot
+// standbys built with pg_basebackup -R) from the PostgreSQL server
+// binaries, crash the primary with SIGKILL under write load and promote a
+// standby. They measure, and log, acknowledged commits, losses and
+// failover times; they assert only outcomes, never durations.
+
+// requireServerBinaries skips the test when the PostgreSQL server binaries
+// are absent (tests then run against RAC_TEST_DATABASE_URL or a container,
+// where no second cluster can be made).
+func requireServerBinaries(t *testing.T) {
+	t.Helper()
+	if _, err := pglocal.FindBinaries(); errors.Is(err, pglocal.ErrNotInstalled) {
+		t.Skip("replication tests need the PostgreSQL server binaries (initdb, postgres, pg_basebackup): " + err.Error())
+	}
+}
+
+// replLogger logs pglocal's progress into the test log.
+func replLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testLogWriter{t}, nil))
+}
+
+type testLogWriter struct{ t *testing.T }
+
+func (w testLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// startPrimary starts a migrated primary that accepts standbys.
+func startPrimary(t *testing.T, ctx context.Context) *pglocal.Cluster {
+	t.Helper()
+	c, err := pglocal.Start(ctx, pglocal.Options{Settings: pglocal.PrimarySettings(), Logger: replLogger(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Stop(context.Background()) })
+	pool := newPool(t, c.URL("postgres"))
+	require.NoError(t, migrate.Up(ctx, pool, nil))
+	return c
+}
+
+// startStandby makes a hot standby of primary named name and waits until
+// the primary streams to it.
+func startStandby(t *testing.T, ctx context.Context, primary *pglocal.Cluster, name string) *pglocal.Cluster {
+	t.Helper()
+	started := time.Now()
+	c, err := pglocal.StartStandby(ctx, primary, pglocal.StandbyOptions{ApplicationName: name})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Stop(context.Background()) })
+	pool := newPool(t, primary.URL("postgres"))
+	waitFor(t, time.Minute, "standby "+name+" streaming", func() bool {
+		var n int
+		err := pool.QueryRow(ctx, "SELECT count(*) FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'", name).Scan(&n)
+		return err == nil && n == 1
+	})
+	t.Logf("standby %s streaming %s after pg_basebackup started", name, time.Since(started).Round(time.Millisecond))
+	return c
+}
+
+// waitFor polls cond every 10ms until it holds, failing the test after
+// limit (a bound on a hang, not a timed assertion).
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for %s after %v", what, limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// writeLoad is a set of writers that each commit, in a loop, one
+// transaction declaring a standard run (five expectations) and
+// acknowledging one of its actions. A commit is acknowledged when COMMIT
+// returned without error: that is the promise failover must keep.
+type writeLoad struct {
+	mu    sync.Mutex
+	acked []uuid.UUID
+	// failed counts transactions that returned an error (the crash).
+	failed int
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+func startLoad(ctx context.Context, pool *pgxpool.Pool, workers int) *writeLoad {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &writeLoad{cancel: cancel}
+	l := newLedger()
+	for range workers {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			for ctx.Err() == nil {
+				run := uuid.New()
+				err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+					if err := l.Expect(ctx, tx, run, ledger.StandardRun(time.Hour)...); err != nil {
+						return err
+					}
+					return l.Ack(ctx, tx, ledger.Ack{RunID: run, Domain: ledger.Incidents,
+						Action: ledger.CreateIncident, ResultID: "inc-" + run.String(), IdempotencyKey: run.String()})
+				})
+				w.mu.Lock()
+				if err == nil {
+					w.acked = append(w.acked, run)
+				} else {
+					w.failed++
+				}
+				w.mu.Unlock()
+				if err != nil {
+					return // the primary is gone
+				}
+			}
+		}()
+	}
+	return w
+}
+
+// count returns the number of acknowledged commits so far.
+func (w *writeLoad) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acked)
+}
+
+// stop ends the load and returns the acknowledged runs.
+func (w *writeLoad) stop() []uuid.UUID {
+	w.cancel()
+	w.wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slicesClone(w.acked)
+}
+
+func slicesClone(s []uuid.UUID) []uuid.UUID { return append([]uuid.UUID(nil), s...) }
+
+// surviving counts, on pool, the acknowledged runs whose five expectations
+// and ack are all there.
+func surviving(t *testing.T, ctx context.Context, pool *pgxpool.Pool, runs []uuid.UUID) (exps, acks int) {
+	t.Helper()
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM rac.expectations WHERE run_id = ANY($1)", runs).Scan(&exps))
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM rac.acks WHERE run_id = ANY($1)", runs).Scan(&acks))
+	return exps, acks
+}
+
+var sealHeadRE = regexp.MustCompile(`(?m)^seal (\d+) head ([0-9a-f]{64})$`)
+
+// sealHead runs rac seal against url and returns the printed head's hash.
+func sealHead(t *testing.T, ctx context.Context, url string) (id, hash string) {
+	t.Helper()
+	res := rac(ctx, dbEnv(url), "seal")
+	require.Equal(t, exitOK, res.code, res.stderr)
+	m := sealHeadRE.FindStringSubmatch(res.stdout)
+	require.NotNil(t, m, "rac seal printed no head: %q %q", res.stdout, res.stderr)
+	return m[1], m[2]
+}
+
+// waitReplayed waits until standby has replayed everything primary has
+// written so far.
+func waitReplayed(t *testing.T, ctx context.Context, primary, standby *pgxpool.Pool) {
+	t.Helper()
+	var lsn string
+	require.NoError(t, primary.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn))
+	waitFor(t, time.Minute, "standby replay past "+lsn, func() bool {
+		var ok bool
+		err := standby.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", lsn).Scan(&ok)
+		return err == nil && ok
+	})
+}
+
+// maxTxID is the largest tx_id of any ledger row.
+func maxTxID(t *testing.T, ctx context.Context, pool *pgxpool.Pool) int64 {
+	t.Helper()
+	var m int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT greatest(
+	    (SELECT max(tx_id) FROM rac.expectations), (SELECT max(tx_id) FROM rac.acks),
+	    (SELECT max(tx_id) FROM rac.findings), (SELECT max(tx_id) FROM rac.finding_resolutions),
+	    (SELECT max(tx_id) FROM rac.run_verdicts), (SELECT max(tx_id) FROM rac.reconciliations), 0)`).Scan(&m))
+	return m
+}
+
+// failover crashes primary and promotes standby; it returns how long the
+// ledger could not be written (crash to the first commit on the promoted
+// node).
+func failover(t *testing.T, ctx context.Context, primary, standby *pglocal.Cluster) time.Duration {
+	t.Helper()
+	crashed := time.Now()
+	require.NoError(t, primary.Crash())
+	require.NoError(t, standby.Promote(ctx, time.Minute))
+	pool := newPool(t, standby.URL("postgres"))
+	run := uuid.New()
+	require.NoError(t, newLedger().Expect(ctx, pool, run, ledger.StandardRun(time.Hour)...))
+	return time.Since(crashed)
+}
+
+// TestReplicationSynchronousFailover crashes a primary whose standby is
+// synchronous, under write load, and promotes the standby: every
+// acknowledged expectation and ack is on it, its transaction ids continue
+// above every stored tx_id, the reconciler and sealer carry on, and the
+// head published before the crash verifies.
+func TestReplicationSynchronousFailover(t *testing.T) {
+	requireServerBinaries(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	primary := startPrimary(t, ctx)
+	standby := startStandby(t, ctx, primary, "standby1")
+	require.NoError(t, primary.SetSynchronousStandbys(ctx, "standby1"))
+	ppool := newPool(t, primary.URL("postgres"))
+	waitFor(t, time.Minute, "standby1 synchronous", func() bool {
+		var state string
+		err := ppool.QueryRow(ctx, "SELECT coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby1'), '')").Scan(&state)
+		return err == nil && state == "sync"
+	})
+	purl := primary.URL("postgres")
+
+	load := startLoad(ctx, ppool, 4)
+	waitFor(t, time.Minute, "300 acknowledged commits", func() bool { return load.count() >= 300 })
+	res := rac(ctx, dbEnv(purl), "reconcile", "--once")
+	require.Contains(t, []int{exitOK, exitViolated}, res.code, res.stderr)
+	headID, head := sealHead(t, ctx, purl)
+	before := load.count()
+	waitFor(t, time.Minute, "1000 more acknowledged commits", func() bool { return load.count() >= before+1000 })
+
+	took := failover(t, ctx, primary, standby)
+	acked := load.stop()
+	spool := newPool(t, standby.URL("postgres"))
+	exps, acks := surviving(t, ctx, spool, acked)
+	t.Logf("synchronous failover: %d acknowledged commits (%d expectations, %d acks), %d expectations and %d acks on the promoted node, %d transactions failed at the crash; crash to first commit on the promoted node %s; head published before the crash: seal %s",
+		len(acked), 5*len(acked), len(acked), exps, acks, load.failed, took.Round(time.Millisecond), headID)
+	require.Equal(t, 5*len(acked), exps, "every acknowledged expectation survives")
+	require.Equal(t, len(acked), acks, "every acknowledged ack survives")
+
+	var next int64
+	require.NoError(t, spool.QueryRow(ctx, "SELECT pg_current_xact_id()::text::bigint").Scan(&next))
+	require.Greater(t, next, maxTxID(t, ctx, spool), "the promoted node's transaction ids continue above every stored tx_id")
+
+	surl := standby.URL("postgres")
+	res = rac(ctx, dbEnv(surl), "reconcile", "--once")
+	require.Contains(t, []int{exitOK, exitViolated}, res.code, res.stderr)
+	settle(t, spool)
+	_, _ = sealHead(t, ctx, surl)
+	res = rac(ctx, dbEnv(surl), "verify", "--head", head)
+	require.Equal(t, exitOK, res.code, res.stdout+res.stderr)
+	require.Contains(t, res.stdout, "published head found at seal "+headID)
+}
+
+// TestReplicationAsynchronousFailoverIsDetected stalls an asynchronous
+// standby, keeps writing and sealing on the primary, crashes it and
+// promotes the standby: acknowledged commits and the last published head
+// are lost. rac verify --head reports that head as lost in a failover
+// (rolled back, exit 6), not as tampering, while the head published before
+// the stall still verifies; on the old primary, which was never promoted,
+// a head missing from the chain is tampering.
+func TestReplicationAsynchronousFailoverIsDetected(t *testing.T) {
+	requireServerBinaries(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	primary := startPrimary(t, ctx)
+	standby := startStandby(t, ctx, primary, "standby1")
+	purl, surl := primary.URL("postgres"), standby.URL("postgres")
+	ppool, spool := newPool(t, purl), newPool(t, surl)
+
+	load := startLoad(ctx, ppool, 4)
+	waitFor(t, time.Minute, "300 acknowledged commits", func() bool { return load.count() >= 300 })
+	_, head1 := sealHead(t, ctx, purl)
+	waitReplayed(t, ctx, ppool, spool)
+
+	// The standby stalls: its WAL receiver stops (a network partition or
+	// an overloaded standby looks the same to the primary).
+	_, err := spool.Exec(ctx, "ALTER SYSTEM SET primary_conninfo = ''")
+	require.NoError(t, err)
+	_, err = spool.Exec(ctx, "SELECT pg_reload_conf()")
+	require.NoError(t, err)
+	waitFor(t, time.Minute, "the standby's WAL receiver to stop", func() bool {
+		var n int
+		err := ppool.QueryRow(ctx, "SELECT count(*) FROM pg_stat_replication").Scan(&n)
+		return err == nil && n == 0
+	})
+	stalled := load.count()
+	waitFor(t, time.Minute, "1000 more acknowledged commits", func() bool { return load.count() >= stalled+1000 })
+	head2ID, head2 := sealHead(t, ctx, purl)
+
+	// On a cluster never promoted, a published head missing from the
+	// chain is tampering.
+	res := rac(ctx, dbEnv(purl), "verify", "--head", strings.Repeat("ab", 32))
+	require.Equal(t, exitTampered, res.code, res.stdout+res.stderr)
+	require.Contains(t, res.stdout, "TAMPERED")
+
+	var maxAckID int64
+	require.NoError(t, ppool.QueryRow(ctx, "SELECT max(id) FROM rac.acks").Scan(&maxAckID))
+	took := failover(t, ctx, primary, standby)
+	acked := load.stop()
+	exps, acks := surviving(t, ctx, spool, acked)
+	var promotedMaxAckID int64
+	require.NoError(t, spool.QueryRow(ctx, "SELECT coalesce(max(id), 0) FROM rac.acks").Scan(&promotedMaxAckID))
+	t.Logf("asynchronous failover: %d acknowledged commits, %d lost (%d of %d acks and %d of %d expectations survive); ack ids went back from %d to %d; crash to first commit on the promoted node %s; lost head: seal %s",
+		len(acked), len(acked)-acks, acks, len(acked), exps, 5*len(acked), maxAckID, promotedMaxAckID, took.Round(time.Millisecond), head2ID)
+	require.Less(t, acks, len(acked), "acknowledged acks were lost")
+	require.Less(t, promotedMaxAckID, maxAckID, "ack ids went backwards")
+
+	for _, format := range []string{"text", "json"} {
+		res = rac(ctx, dbEnv(surl), "verify", "--head", head2, "--format", format)
+		require.Equal(t, exitRolledBack, res.code, res.stdout+res.stderr)
+		require.NotContains(t, res.stdout, "TAMPERED")
+		require.NotContains(t, res.stdout, `"tampered"`)
+		if format == "text" {
+			require.Contains(t, res.stdout, "ROLLED BACK: ")
+			require.Contains(t, res.stdout, "timeline 2")
+		} else {
+			require.Contains(t, res.stdout, `"verdict": "rolled-back"`)
+		}
+	}
+	res = rac(ctx, dbEnv(surl), "verify", "--head", head1)
+	require.Equal(t, exitOK, res.code, "the head published before the stall verifies: "+res.stdout+res.stderr)
+
+	// The chain continues (forks) on the promoted node; the lost head
+	// stays reported as rolled back.
+	settle(t, spool)
+	newID, newHead := sealHead(t, ctx, surl)
+	t.Logf("asynchronous failover: the promoted node sealed seal %s %s after losing seal %s %s", newID, newHead, head2ID, head2)
+	res = rac(ctx, dbEnv(surl), "verify", "--head", head2)
+	require.Equal(t, exitRolledBack, res.code, res.stdout+res.stderr)
+}
