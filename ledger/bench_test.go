@@ -49,6 +49,9 @@ const (
 type benchVariant struct {
 	name string
 	work func(ctx context.Context, tx pgx.Tx, seq int64) error
+	// conns, when set, are the variant's own connections (another
+	// database or login); otherwise it runs on the benchmark's.
+	conns []*pgxpool.Conn
 }
 
 // variantResult accumulates one variant's timed transactions.
@@ -105,6 +108,9 @@ func runSegment(ctx context.Context, conns []*pgxpool.Conn, v benchVariant, n in
 		errOnce  sync.Once
 		firstErr error
 	)
+	if v.conns != nil {
+		conns = v.conns
+	}
 	start := time.Now()
 	for _, c := range conns {
 		wg.Go(func() {
