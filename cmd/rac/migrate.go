@@ -64,6 +64,11 @@ func runMigrate(ctx context.Context, env *environment, args []string) (int, erro
 		return exitError, err
 	}
 	defer pool.Close()
+	if verb != "status" {
+		if err := requirePrimary(ctx, pool, "rac migrate "+verb); err != nil {
+			return exitError, err
+		}
+	}
 	m, err := migrate.New(pool, env.logger)
 	if err != nil {
 		return exitError, err

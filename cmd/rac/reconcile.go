@@ -54,6 +54,9 @@ func runReconcile(ctx context.Context, env *environment, args []string) (int, er
 		return exitError, err
 	}
 	defer pool.Close()
+	if err := requirePrimary(ctx, pool, "rac reconcile"); err != nil {
+		return exitError, err
+	}
 	rec, err := reconciler.New(pool, opts)
 	if err != nil {
 		return exitError, fmt.Errorf("create reconciler: %w", err)

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -344,4 +346,93 @@ func TestReplicationAsynchronousFailoverIsDetected(t *testing.T) {
 	t.Logf("asynchronous failover: the promoted node sealed seal %s %s after losing seal %s %s", newID, newHead, head2ID, head2)
 	res = rac(ctx, dbEnv(surl), "verify", "--head", head2)
 	require.Equal(t, exitRolledBack, res.code, res.stdout+res.stderr)
+}
+
+// TestReplicationStandbyCommands runs every command against a hot standby:
+// the ones that write say plainly that they are connected to a standby,
+// rac serve is not ready there, the read-only ones work, and rac report
+// says how current the standby's data is (replay lag, paused replay).
+func TestReplicationStandbyCommands(t *testing.T) {
+	requireServerBinaries(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	primary := startPrimary(t, ctx)
+	standby := startStandby(t, ctx, primary, "standby1")
+	purl, surl := primary.URL("postgres"), standby.URL("postgres")
+	ppool, spool := newPool(t, purl), newPool(t, surl)
+	load := startLoad(ctx, ppool, 2)
+	waitFor(t, time.Minute, "100 acknowledged commits", func() bool { return load.count() >= 100 })
+	load.stop()
+	res := rac(ctx, dbEnv(purl), "reconcile", "--once")
+	require.Contains(t, []int{exitOK, exitViolated}, res.code, res.stderr)
+	settle(t, ppool)
+	_, head := sealHead(t, ctx, purl)
+	waitReplayed(t, ctx, ppool, spool)
+	env := dbEnv(surl)
+
+	for _, args := range [][]string{
+		{"reconcile", "--once"},
+		{"seal"},
+		{"waive", "1", "--reason", "r", "--actor", "a"},
+		{"migrate", "up"},
+		{"migrate", "down"},
+	} {
+		res := rac(ctx, env, args...)
+		require.Equal(t, exitError, res.code, "%v: %s%s", args, res.stdout, res.stderr)
+		require.Contains(t, res.stderr, "rac "+strings.Join(args[:1], "")+"", args)
+		require.Contains(t, res.stderr, "connected to a standby", args)
+		require.NotContains(t, res.stderr, "read-only transaction", args)
+	}
+
+	res = rac(ctx, env, "verify", "--head", head)
+	require.Equal(t, exitOK, res.code, res.stdout+res.stderr)
+	res = rac(ctx, env, "report")
+	require.Contains(t, []int{exitOK, exitViolated}, res.code, res.stderr)
+	require.Contains(t, res.stdout, "STANDBY: this server is a standby; its data is as of ")
+	require.Contains(t, res.stdout, "replay lag ")
+
+	_, err := spool.Exec(ctx, "SELECT pg_wal_replay_pause()")
+	require.NoError(t, err)
+	waitFor(t, time.Minute, "replay paused", func() bool {
+		var state string
+		err := spool.QueryRow(ctx, "SELECT pg_get_wal_replay_pause_state()").Scan(&state)
+		return err == nil && state == "paused"
+	})
+	res = rac(ctx, env, "report")
+	require.Contains(t, res.stdout, "REPLAY IS PAUSED", res.stdout)
+	res = rac(ctx, env, "report", "--format", "json")
+	require.Contains(t, res.stdout, `"replay_paused": true`, res.stdout)
+	require.Contains(t, res.stdout, `"replay_lag_seconds": `)
+	t.Log(strings.SplitN(rac(ctx, env, "report").stdout, "\n", 3)[1])
+	_, err = spool.Exec(ctx, "SELECT pg_wal_replay_resume()")
+	require.NoError(t, err)
+
+	// rac serve on a standby: alive, not ready, and it says why.
+	sctx, scancel := context.WithCancel(ctx)
+	defer scancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(sctx, []string{"serve", "--listen", "127.0.0.1:0", "--every", "1h"}, &stdout, &stderr,
+			func(k string) string { return env[k] })
+	}()
+	var addr string
+	waitFor(t, 30*time.Second, "rac serve listening", func() bool {
+		m := listeningRE.FindStringSubmatch(stderr.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	})
+	resp, err := http.Get("http://" + addr + "/readyz")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, string(body))
+	require.Contains(t, string(body), "connected to a standby")
+	scancel()
+	<-done
 }

@@ -40,6 +40,9 @@ type reportFilter struct {
 type report struct {
 	AsOf   time.Time    `json:"as_of"`
 	Filter reportFilter `json:"filter"`
+	// Standby, present only when the report was read on a standby, says
+	// how current its data is: replay lag, paused replay.
+	Standby *standbyState `json:"standby,omitempty"`
 	// Scope names the tenants the report's session saw: --tenant, the
 	// session's rac.tenant, or the tenants its login role may see.
 	Scope []string `json:"scope"`
@@ -309,6 +312,9 @@ func readReport(ctx context.Context, pool *pgxpool.Pool, filter reportFilter, si
 	if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&rep.AsOf); err != nil {
 		return rep, fmt.Errorf("read database clock: %w", err)
 	}
+	if rep.Standby, err = readStandbyState(ctx, tx, rep.AsOf); err != nil {
+		return rep, err
+	}
 	if since.set() {
 		t := since.resolve(rep.AsOf)
 		rep.Filter.Since = &t
@@ -495,6 +501,9 @@ func readRunVerdicts(ctx context.Context, tx pgx.Tx, rep *report, tenant *string
 // there are.
 func writeReportTable(w io.Writer, rep report, shown []openFinding) {
 	fmt.Fprintf(w, "RAC report as of %s\n", formatTime(rep.AsOf))
+	if rep.Standby != nil {
+		fmt.Fprintln(w, describeStandby(rep.Standby))
+	}
 	fmt.Fprintf(w, "selection: %s\n", describeFilter(rep.Filter))
 	fmt.Fprintf(w, "scope: %s\n", describeScope(rep.Scope))
 	writeCoverage(w, rep.Coverage)

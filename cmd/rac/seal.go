@@ -41,6 +41,9 @@ func runSeal(ctx context.Context, env *environment, args []string) (int, error) 
 		return exitError, err
 	}
 	defer pool.Close()
+	if err := requirePrimary(ctx, pool, "rac seal"); err != nil {
+		return exitError, err
+	}
 	sealer, err := seal.New(pool, seal.Options{Logger: env.commandLogger()})
 	if err != nil {
 		return exitError, err

@@ -261,7 +261,8 @@ func newRegistry() (*prometheus.Registry, error) {
 }
 
 // serveMux routes /metrics, /healthz (the process is up) and /readyz (the
-// database answers a ping within readyTimeout).
+// database answers a ping within readyTimeout and is a primary: on a
+// standby every pass and seal would fail).
 func serveMux(reg *prometheus.Registry, pool *pgxpool.Pool, url string) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -273,6 +274,10 @@ func serveMux(reg *prometheus.Registry, pool *pgxpool.Pool, url string) *http.Se
 		defer cancel()
 		if err := pool.Ping(ctx); err != nil {
 			http.Error(w, "not ready: database: "+scrubError(err, url).Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if err := requirePrimary(ctx, pool, "rac serve"); err != nil {
+			http.Error(w, "not ready: "+scrubError(err, url).Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")

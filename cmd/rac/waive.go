@@ -49,6 +49,9 @@ func runWaive(ctx context.Context, env *environment, args []string) (int, error)
 		return exitError, err
 	}
 	defer pool.Close()
+	if err := requirePrimary(ctx, pool, "rac waive"); err != nil {
+		return exitError, err
+	}
 	var resolutionID int64
 	err = pool.QueryRow(ctx, `SELECT rac.waive($1, $2, $3)`, findingID, *reason, *actor).Scan(&resolutionID)
 	if err != nil {
