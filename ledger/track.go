@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/racledger/racledger/internal/txutil"
 )
 
 // Beginner is a DBTX that can open a nested transaction: a pgx.Tx (whose
@@ -107,10 +109,8 @@ func runGuarded(ctx context.Context, tx pgx.Tx, op func(context.Context, pgx.Tx)
 
 // rollbackSavepoint rolls sp back even when ctx was cancelled.
 func rollbackSavepoint(ctx context.Context, sp pgx.Tx) error {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := sp.Rollback(rctx); err != nil {
-		return fmt.Errorf("rac: track: roll back savepoint: %w", err)
+	if err := txutil.Rollback(ctx, sp); err != nil {
+		return fmt.Errorf("rac: track: savepoint: %w", err)
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/racledger/racledger/db"
+	"github.com/racledger/racledger/internal/catalog"
+	"github.com/racledger/racledger/internal/txutil"
 	"github.com/racledger/racledger/ledger"
 )
 
@@ -87,10 +88,7 @@ type Reconciler struct {
 	passTimeout  time.Duration
 	pageSize     int
 	metrics      *metrics
-
-	mu      sync.Mutex
-	actions map[int16]Ref
-	tenants map[string]int16
+	catalog      *catalog.Cache
 }
 
 // New returns a Reconciler over pool. It refuses bad options with an error
@@ -126,6 +124,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Reconciler, error) {
 		passTimeout:  opts.PassTimeout,
 		pageSize:     max(cmp.Or(opts.BatchSize, DefaultBatchSize), candidatePage),
 		metrics:      m,
+		catalog:      catalog.New(),
 	}
 	if r.logger == nil {
 		r.logger = slog.New(slog.DiscardHandler)
@@ -261,7 +260,7 @@ func (r *Reconciler) runPass(ctx context.Context) (Summary, error) {
 			if err != nil {
 				return sum, err
 			}
-			r.account(&sum, row)
+			r.account(ctx, &sum, row)
 			r.logger.DebugContext(ctx, "reconciler: batch recorded", slog.Int("batch", int(params.Batch)),
 				slog.Int("runs", n), slog.Int("findings", int(row.FindingsRecorded)), slog.Duration("took", time.Since(started)))
 			started = time.Now()
@@ -382,11 +381,7 @@ func (r *Reconciler) inTxOnce(ctx context.Context, fn func(context.Context, pgx.
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer func() {
-		rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = tx.Rollback(rbCtx)
-	}()
+	defer func() { _ = txutil.Rollback(ctx, tx) }() // no-op after the commit
 	if err := queries.ReconcileLock(lockCtx, tx); err != nil {
 		return fmt.Errorf("wait for the reconciler lock: %w", err)
 	}
@@ -406,7 +401,7 @@ func retryable(err error) bool {
 }
 
 // account adds one batch's outcome to the summary and the metrics.
-func (r *Reconciler) account(sum *Summary, row db.ReconcileBatchRow) {
+func (r *Reconciler) account(ctx context.Context, sum *Summary, row db.ReconcileBatchRow) {
 	sum.Batches++
 	sum.CandidateRuns += int(row.CandidateRuns)
 	sum.FindingsRecorded += int(row.FindingsRecorded)
@@ -419,7 +414,7 @@ func (r *Reconciler) account(sum *Summary, row db.ReconcileBatchRow) {
 	for i, kind := range row.FindingKinds {
 		sum.FindingsByKind[kind]++
 		r.metrics.findings.WithLabelValues(kind).Inc()
-		ref := r.actionRef(row.FindingActionIds[i])
+		ref := r.actionRef(ctx, row.FindingActionIds[i])
 		switch kind {
 		case KindMissing:
 			r.metrics.missing.WithLabelValues(string(ref.Domain), string(ref.Action)).Inc()
@@ -492,69 +487,27 @@ func (r *Reconciler) Run(ctx context.Context, every time.Duration) error {
 // finalizeActionID returns the catalog id of orchestrator/finalize_run, the
 // action whose absence makes a run stale.
 func (r *Reconciler) finalizeActionID(ctx context.Context) (int16, error) {
-	want := Ref{ledger.Orchestrator, ledger.FinalizeRun}
-	if id, ok := r.actionID(want); ok {
-		return id, nil
+	want := catalog.Key{Domain: string(ledger.Orchestrator), Action: string(ledger.FinalizeRun)}
+	id, ok, err := r.catalog.ActionID(ctx, r.pool, want)
+	if err != nil {
+		return 0, fmt.Errorf("reconciler: %w", err)
 	}
-	if err := r.loadCatalog(ctx); err != nil {
-		return 0, err
-	}
-	id, ok := r.actionID(want)
 	if !ok {
 		return 0, fmt.Errorf("reconciler: %s missing from rac.contract_actions (is the schema migrated?)", want)
 	}
 	return id, nil
 }
 
-func (r *Reconciler) actionID(ref Ref) (int16, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for id, x := range r.actions {
-		if x == ref {
-			return id, true
-		}
-	}
-	return 0, false
-}
-
-// actionRef names a catalog id; ids are never reused, so the cache is
-// reloaded only for an id it has not seen.
-func (r *Reconciler) actionRef(id int16) Ref {
-	r.mu.Lock()
-	ref, ok := r.actions[id]
-	r.mu.Unlock()
-	if ok {
-		return ref
-	}
-	if err := r.loadCatalog(context.Background()); err == nil {
-		r.mu.Lock()
-		ref, ok = r.actions[id]
-		r.mu.Unlock()
+// actionRef names a catalog id through the shared catalog cache, which
+// reloads (on ctx) only for an id it has not seen; an id it cannot name
+// (the reload failed) is named "unknown/id_N".
+func (r *Reconciler) actionRef(ctx context.Context, id int16) Ref {
+	k, ok, err := r.catalog.Action(ctx, r.pool, id)
+	if err != nil {
+		r.logger.WarnContext(ctx, "reconciler: name a catalog action", slog.Int("action_id", int(id)), slog.Any("error", err))
 	}
 	if !ok {
 		return Ref{Domain: "unknown", Action: ledger.Action(fmt.Sprintf("id_%d", id))}
 	}
-	return ref
-}
-
-func (r *Reconciler) loadCatalog(ctx context.Context) error {
-	rows, err := queries.ContractActionsList(ctx, r.pool)
-	if err != nil {
-		return fmt.Errorf("reconciler: load action catalog: %w", err)
-	}
-	tenants, err := queries.TenantsList(ctx, r.pool)
-	if err != nil {
-		return fmt.Errorf("reconciler: load tenants: %w", err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.actions = make(map[int16]Ref, len(rows))
-	for _, a := range rows {
-		r.actions[a.ID] = Ref{ledger.Domain(a.Domain), ledger.Action(a.Action)}
-	}
-	r.tenants = make(map[string]int16, len(tenants))
-	for _, t := range tenants {
-		r.tenants[t.Name] = t.ID
-	}
-	return nil
+	return Ref{ledger.Domain(k.Domain), ledger.Action(k.Action)}
 }

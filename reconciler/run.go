@@ -22,19 +22,12 @@ func (r *Reconciler) ReconcileRun(ctx context.Context, runID uuid.UUID) (Result,
 	if err != nil {
 		return res, err
 	}
-	r.mu.Lock()
-	tenantID, ok := r.tenants[r.tenant]
-	r.mu.Unlock()
+	tenantID, ok, err := r.catalog.TenantID(ctx, r.pool, r.tenant)
+	if err != nil {
+		return res, fmt.Errorf("reconciler: %w", err)
+	}
 	if !ok {
-		if err := r.loadCatalog(ctx); err != nil {
-			return res, err
-		}
-		r.mu.Lock()
-		tenantID, ok = r.tenants[r.tenant]
-		r.mu.Unlock()
-		if !ok {
-			return res, fmt.Errorf("%w: tenant %q does not exist", ErrRunNotFound, r.tenant)
-		}
+		return res, fmt.Errorf("%w: tenant %q does not exist", ErrRunNotFound, r.tenant)
 	}
 	passID := uuid.New()
 	started := time.Now()
@@ -62,7 +55,7 @@ func (r *Reconciler) ReconcileRun(ctx context.Context, runID uuid.UUID) (Result,
 		if err != nil {
 			return fmt.Errorf("read open findings: %w", err)
 		}
-		res = r.result(res, row, open)
+		res = r.result(ctx, res, row, open)
 		res.AsOf = ps.AsOf
 		return nil
 	})
@@ -77,11 +70,11 @@ func (r *Reconciler) ReconcileRun(ctx context.Context, runID uuid.UUID) (Result,
 
 // result fills a Result from the batch's statuses and the run's open
 // findings.
-func (r *Reconciler) result(res Result, row db.ReconcileBatchRow, open []db.RunOpenFindingsRow) Result {
+func (r *Reconciler) result(ctx context.Context, res Result, row db.ReconcileBatchRow, open []db.RunOpenFindingsRow) Result {
 	res.ReconciliationID = row.ReconciliationID
 	res.Verdict = row.FirstVerdict
 	for i, status := range row.Statuses {
-		ref := r.actionRef(row.StatusActionIds[i])
+		ref := r.actionRef(ctx, row.StatusActionIds[i])
 		if status != statusDrift {
 			res.Expected = append(res.Expected, ref)
 		}
@@ -103,7 +96,7 @@ func (r *Reconciler) result(res Result, row db.ReconcileBatchRow, open []db.RunO
 	for _, f := range open {
 		switch f.Kind {
 		case KindInvalid:
-			res.Invalid = append(res.Invalid, r.actionRef(f.ActionID))
+			res.Invalid = append(res.Invalid, r.actionRef(ctx, f.ActionID))
 		case KindStale:
 			res.Stale = true
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/racledger/racledger/internal/txutil"
 	"github.com/racledger/racledger/reconciler"
 )
 
@@ -303,11 +304,7 @@ func readReport(ctx context.Context, pool *pgxpool.Pool, filter reportFilter, si
 	if err != nil {
 		return rep, fmt.Errorf("begin report transaction: %w", err)
 	}
-	defer func() {
-		rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = tx.Rollback(rbCtx) // read-only: nothing to keep
-	}()
+	defer func() { _ = txutil.Rollback(ctx, tx) }() // read-only: nothing to keep
 
 	if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&rep.AsOf); err != nil {
 		return rep, fmt.Errorf("read database clock: %w", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/racledger/racledger/internal/txutil"
 	"github.com/racledger/racledger/ledger"
 )
 
@@ -204,20 +205,5 @@ feed:
 // inTx runs fn in a transaction and commits it. The rollback after a
 // failure survives cancellation.
 func (s *sim) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = tx.Rollback(rbCtx) // no-op after a commit
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return txutil.WithTx(ctx, s.pool, pgx.TxOptions{}, func(_ context.Context, tx pgx.Tx) error { return fn(tx) })
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/racledger/racledger/db"
 	"github.com/racledger/racledger/internal/canon"
 	"github.com/racledger/racledger/internal/migrate"
+	"github.com/racledger/racledger/internal/txutil"
 )
 
 // Format is the file format of an export.
@@ -318,9 +319,7 @@ func (e *exporter) openSnapshot(ctx context.Context, db DB) (pgx.Tx, *Manifest, 
 
 // rollback ends tx, even after ctx is canceled.
 func rollback(ctx context.Context, tx pgx.Tx) {
-	rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = tx.Rollback(rbCtx)
+	_ = txutil.Rollback(ctx, tx)
 }
 
 // openTransactionsSQL lists the transactions that may still write rows

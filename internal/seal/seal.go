@@ -13,6 +13,7 @@ import (
 
 	"github.com/racledger/racledger/db"
 	"github.com/racledger/racledger/internal/canon"
+	"github.com/racledger/racledger/internal/txutil"
 )
 
 // lockID is the session advisory lock key sealers take so that only one
@@ -346,9 +347,7 @@ func seesWholeLedger(ctx context.Context, q db.DBTX) error {
 // rollback rolls tx back even when ctx was cancelled; after a commit it is
 // a no-op.
 func rollback(ctx context.Context, tx pgx.Tx) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_ = tx.Rollback(rctx)
+	_ = txutil.Rollback(ctx, tx)
 }
 
 func hashOf(b []byte) canon.Hash {
