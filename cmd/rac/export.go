@@ -54,6 +54,21 @@ func runExport(ctx context.Context, env *environment, args []string) (int, error
 		return exitError, err
 	}
 	defer pool.Close()
+	if opts.Seals == nil {
+		// A standby cannot see the primary's open transactions, so it
+		// cannot wait for those that may still write into the range: an
+		// export there could miss rows a re-export later holds.
+		rec, err := inRecovery(ctx, pool)
+		if err != nil {
+			return exitError, err
+		}
+		if rec {
+			return exitUsage, fmt.Errorf("%w: connected to a standby, which cannot see the primary's open transactions "+
+				"and so cannot tell when the range [--from, --to) is closed: a time-range export here could miss rows "+
+				"a re-export would hold; export sealed rows with --seals A..B (always final, so reproducible here), "+
+				"or run the time-range export on the primary", errUsage)
+		}
+	}
 	if fromArg.relative() || toArg.relative() {
 		// Relative times count back from the database's clock.
 		var now time.Time
