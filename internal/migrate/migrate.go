@@ -31,10 +31,12 @@ func New(pool *pgxpool.Pool, logger *slog.Logger) (*Migrator, error) {
 }
 
 // EvidenceTables are the tables whose rows are audit evidence: the ledger
-// tables a seal covers, then the seal chain itself.
+// tables a seal covers, the seal chain itself, the run phases and
+// governance checks (not sealed yet) and the authors rows name.
 var EvidenceTables = []string{
 	"rac.expectations", "rac.acks", "rac.findings", "rac.finding_resolutions",
 	"rac.run_verdicts", "rac.reconciliations", "rac.seals",
+	"rac.run_phases", "rac.governance_checks", "rac.authors",
 }
 
 // Evidence returns the evidence tables (EvidenceTables) that exist in the
