@@ -20,6 +20,7 @@
 //	rac verify-export DIR [--pub-key FILE] [--head HASH] [--format text|json]
 //	rac keygen --out PREFIX
 //	rac version [--format text|json]
+//	rac bench [--clients N] [--duration DURATION] [--runs N] [--format table|json]
 //
 // The database comes from --database-url, else DATABASE_URL (a libpq URL
 // or key=value string), else the libpq variables (PGHOST, PGUSER, ...) and
@@ -113,6 +114,7 @@ func commands() []command {
 		{name: "verify-export", synopsis: verifyExportSynopsis, summary: "check an export's files, rows, seals and signature against its manifest", run: runVerifyExport},
 		{name: "keygen", synopsis: keygenSynopsis, summary: "write an ed25519 key pair for signing exports", run: runKeygen},
 		{name: "version", synopsis: versionSynopsis, summary: "print rac's version, its source revision and Go version", run: runVersion},
+		{name: "bench", synopsis: benchSynopsis, summary: "measure the ledger on this server in a scratch database it creates and drops (like pgbench)", run: runBench},
 		{name: "demo", synopsis: demoSynopsis, summary: "simulate runs with injected faults, reconcile them and check the findings", run: runDemo},
 	}
 }
