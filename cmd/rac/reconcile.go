@@ -12,7 +12,7 @@ import (
 	"github.com/racledger/racledger/reconciler"
 )
 
-const reconcileSynopsis = "rac reconcile (--once | --every DURATION) [--batch-size N] [--pass-timeout DURATION] [--format text|json] [--database-url URL]"
+const reconcileSynopsis = "rac reconcile (--once | --every DURATION) [--batch-size N] [--pass-timeout DURATION] [--sync-wait-timeout DURATION] [--format text|json] [--database-url URL]"
 
 // runReconcile implements `rac reconcile`: one pass with --once (exit 0
 // when no finding is open afterwards, 3 when any is), or a pass every
@@ -24,6 +24,7 @@ func runReconcile(ctx context.Context, env *environment, args []string) (int, er
 	every := fs.Duration("every", 0, "run a pass now and then at this interval until SIGINT/SIGTERM")
 	batchSize := fs.Int("batch-size", 0, fmt.Sprintf("runs reconciled per transaction (default %d)", reconciler.DefaultBatchSize))
 	passTimeout := passTimeoutFlag(fs)
+	syncWait := syncWaitFlag(fs)
 	format := formatFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
@@ -49,7 +50,8 @@ func runReconcile(ctx context.Context, env *environment, args []string) (int, er
 		return exitUsage, err
 	}
 
-	pool, err := connect(ctx, *dbURL)
+	guard := newSyncWaitGuard("rac reconcile", *syncWait, env.logger)
+	pool, err := connect(ctx, *dbURL, guard.configure)
 	if err != nil {
 		return exitError, err
 	}
@@ -57,6 +59,8 @@ func runReconcile(ctx context.Context, env *environment, args []string) (int, er
 	if err := requirePrimary(ctx, pool, "rac reconcile"); err != nil {
 		return exitError, err
 	}
+	stopGuard := guard.start(ctx, pool)
+	defer stopGuard()
 	rec, err := reconciler.New(pool, opts)
 	if err != nil {
 		return exitError, fmt.Errorf("create reconciler: %w", err)
@@ -64,7 +68,12 @@ func runReconcile(ctx context.Context, env *environment, args []string) (int, er
 
 	if loop {
 		env.logger.InfoContext(ctx, "reconcile: running", slog.Duration("every", *every), slog.Duration("grace", opts.Grace))
-		if err := rec.Run(ctx, *every); err != nil {
+		err := rec.Run(ctx, *every)
+		stopGuard()
+		if gErr := guard.err(); gErr != nil {
+			return exitError, gErr
+		}
+		if err != nil {
 			return exitError, fmt.Errorf("reconcile loop: %w", err)
 		}
 		env.logger.InfoContext(ctx, "reconcile: stopped")
@@ -72,6 +81,10 @@ func runReconcile(ctx context.Context, env *environment, args []string) (int, er
 	}
 
 	sum, err := rec.RunOnce(ctx)
+	stopGuard()
+	if gErr := guard.err(); gErr != nil {
+		return exitError, gErr
+	}
 	if err != nil {
 		return exitError, fmt.Errorf("reconciliation pass: %w", err)
 	}

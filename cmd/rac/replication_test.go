@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -477,4 +478,87 @@ func exportFiles(t *testing.T, dir string) map[string]string {
 		out[e.Name()] = string(b)
 	}
 	return out
+}
+
+// TestReplicationHungCommitIsBounded makes every commit wait for a
+// synchronous standby that never confirms (its WAL receiver is stopped
+// with SIGSTOP, so it stays connected): rac seal gives up after
+// --sync-wait-timeout, rac reconcile --every stops when interrupted, and
+// both say why. With synchronous_standby_names naming a standby that is
+// not connected (a promoted node that kept its old primary's setting),
+// the writing commands refuse at once.
+func TestReplicationHungCommitIsBounded(t *testing.T) {
+	requireServerBinaries(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	primary := startPrimary(t, ctx)
+	standby := startStandby(t, ctx, primary, "standby1")
+	require.NoError(t, primary.SetSynchronousStandbys(ctx, "standby1"))
+	purl := primary.URL("postgres")
+	ppool, spool := newPool(t, purl), newPool(t, standby.URL("postgres"))
+	waitFor(t, time.Minute, "standby1 synchronous", func() bool {
+		var state string
+		err := ppool.QueryRow(ctx, "SELECT coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby1'), '')").Scan(&state)
+		return err == nil && state == "sync"
+	})
+	load := startLoad(ctx, ppool, 1)
+	waitFor(t, time.Minute, "20 acknowledged commits", func() bool { return load.count() >= 20 })
+	load.stop()
+	settle(t, ppool)
+
+	var receiver int
+	require.NoError(t, spool.QueryRow(ctx, "SELECT pid FROM pg_stat_wal_receiver").Scan(&receiver))
+	require.NoError(t, syscall.Kill(receiver, syscall.SIGSTOP))
+	t.Cleanup(func() { _ = syscall.Kill(receiver, syscall.SIGCONT) })
+
+	started := time.Now()
+	res := rac(ctx, dbEnv(purl), "seal", "--sync-wait-timeout", "500ms")
+	t.Logf("rac seal with a stalled synchronous standby returned after %s", time.Since(started).Round(time.Millisecond))
+	require.Equal(t, exitError, res.code, res.stdout+res.stderr)
+	require.Contains(t, res.stderr, "waited for a synchronous standby")
+	require.Contains(t, res.stderr, "past --sync-wait-timeout 500ms")
+	require.Contains(t, res.stderr, "not safe to publish")
+
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(rctx, []string{"reconcile", "--every", "1h", "--sync-wait-timeout", "0"}, &stdout, &stderr,
+			func(k string) string { return dbEnv(purl)[k] })
+	}()
+	waitFor(t, time.Minute, "rac reconcile waiting for the standby", func() bool {
+		var n int
+		err := ppool.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'rac reconcile%' AND wait_event = 'SyncRep'").Scan(&n)
+		return err == nil && n > 0
+	})
+	interrupted := time.Now()
+	rcancel() // what SIGTERM does
+	var code int
+	waitFor(t, time.Minute, "rac reconcile to stop after the interrupt", func() bool {
+		select {
+		case code = <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	t.Logf("rac reconcile stuck in a synchronous commit stopped %s after the interrupt", time.Since(interrupted).Round(time.Millisecond))
+	require.Equal(t, exitInterrupted, code, stderr.String())
+	require.Contains(t, stderr.String(), "the wait was cancelled because the command was interrupted")
+
+	require.NoError(t, syscall.Kill(receiver, syscall.SIGCONT))
+	require.NoError(t, primary.SetSynchronousStandbys(ctx, "nobody"))
+	waitFor(t, time.Minute, "the setting to load", func() bool {
+		var v string
+		err := ppool.QueryRow(ctx, "SELECT current_setting('synchronous_standby_names')").Scan(&v)
+		return err == nil && v == "nobody"
+	})
+	for _, args := range [][]string{{"seal"}, {"reconcile", "--once"}, {"waive", "1", "--reason", "r", "--actor", "a"}} {
+		res := rac(ctx, dbEnv(purl), args...)
+		require.Equal(t, exitError, res.code, "%v: %s%s", args, res.stdout, res.stderr)
+		require.Contains(t, res.stderr, "but none is connected", args)
+	}
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/racledger/racledger/internal/seal"
 )
 
-const sealSynopsis = "rac seal [--format text|json] [--quiet] [--database-url URL]"
+const sealSynopsis = "rac seal [--sync-wait-timeout DURATION] [--format text|json] [--quiet] [--database-url URL]"
 
 // sealJSON is the JSON output of rac seal.
 type sealJSON struct {
@@ -29,6 +29,7 @@ type sealJSON struct {
 func runSeal(ctx context.Context, env *environment, args []string) (int, error) {
 	fs := newFlagSet(env, "seal", sealSynopsis)
 	dbURL := databaseFlag(fs, env)
+	syncWait := syncWaitFlag(fs)
 	format := formatFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
@@ -36,7 +37,8 @@ func runSeal(ctx context.Context, env *environment, args []string) (int, error) 
 	if err := checkFormat(*format); err != nil {
 		return exitUsage, err
 	}
-	pool, err := connect(ctx, *dbURL)
+	guard := newSyncWaitGuard("rac seal", *syncWait, env.logger)
+	pool, err := connect(ctx, *dbURL, guard.configure)
 	if err != nil {
 		return exitError, err
 	}
@@ -44,6 +46,8 @@ func runSeal(ctx context.Context, env *environment, args []string) (int, error) 
 	if err := requirePrimary(ctx, pool, "rac seal"); err != nil {
 		return exitError, err
 	}
+	stopGuard := guard.start(ctx, pool)
+	defer stopGuard()
 	sealer, err := seal.New(pool, seal.Options{Logger: env.commandLogger()})
 	if err != nil {
 		return exitError, err
@@ -51,6 +55,13 @@ func runSeal(ctx context.Context, env *environment, args []string) (int, error) 
 	stop := heartbeat(env, "seal: sealing")
 	res, err := sealer.Seal(ctx)
 	stop()
+	stopGuard()
+	if gErr := guard.err(); gErr != nil {
+		if res.Head != nil {
+			gErr = fmt.Errorf("%w; the head it printed is not safe to publish until a standby has it: %s", gErr, res.Head)
+		}
+		return exitError, gErr
+	}
 	if err != nil {
 		return exitError, err
 	}

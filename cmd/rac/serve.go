@@ -19,7 +19,7 @@ import (
 	"github.com/racledger/racledger/reconciler"
 )
 
-const serveSynopsis = "rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--verify-every 1h] [--batch-size N] [--pass-timeout DURATION] [--log-format text|json] [--log-level LEVEL] [--database-url URL]"
+const serveSynopsis = "rac serve --listen ADDR [--every 30s] [--seal-every 5m] [--verify-every 1h] [--batch-size N] [--pass-timeout DURATION] [--sync-wait-timeout DURATION] [--log-format text|json] [--log-level LEVEL] [--database-url URL]"
 
 const (
 	// readyTimeout bounds the database ping behind /readyz.
@@ -48,6 +48,7 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 		"interval between verifications of the whole seal chain, the first at start (0 disables them)")
 	batchSize := fs.Int("batch-size", 0, fmt.Sprintf("runs reconciled per transaction (default %d)", reconciler.DefaultBatchSize))
 	passTimeout := passTimeoutFlag(fs)
+	syncWait := syncWaitFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return parseError(err)
 	}
@@ -76,11 +77,14 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	// No ping: serve starts while the database is down (not ready, the
 	// loops wait for it), so an orchestrator sees /readyz 503, not a
 	// crash loop.
-	pool, err := openPool(ctx, *dbURL)
+	guard := newSyncWaitGuard("rac serve", *syncWait, env.logger)
+	pool, err := openPool(ctx, *dbURL, guard.configure)
 	if err != nil {
 		return exitError, err
 	}
 	defer pool.Close()
+	stopGuard := guard.start(ctx, pool)
+	defer stopGuard()
 	rec, err := reconciler.New(pool, opts)
 	if err != nil {
 		return exitError, fmt.Errorf("create reconciler: %w", err)
@@ -195,7 +199,8 @@ func runServe(ctx context.Context, env *environment, args []string) (int, error)
 	if verifyErr != nil {
 		verifyErr = fmt.Errorf("verify loop: %w", verifyErr)
 	}
-	if err := errors.Join(serveErr, loopErr, sealErr, verifyErr); err != nil {
+	stopGuard()
+	if err := errors.Join(serveErr, loopErr, sealErr, verifyErr, guard.err()); err != nil {
 		return exitError, err
 	}
 	env.logger.InfoContext(ctx, "serve: stopped")

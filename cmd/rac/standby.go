@@ -33,7 +33,9 @@ func inRecovery(ctx context.Context, q interface {
 // command could not run, when pool is connected to a standby: command
 // (for instance "rac seal") writes to the ledger, and a standby refuses
 // every write, which it reports in misleading terms ("cannot execute
-// SELECT in a read-only transaction").
+// SELECT in a read-only transaction"). On a primary whose commits would
+// wait forever for a synchronous standby it returns checkSyncStandbys'
+// error.
 func requirePrimary(ctx context.Context, pool *pgxpool.Pool, command string) error {
 	rec, err := inRecovery(ctx, pool)
 	if err != nil {
@@ -43,7 +45,7 @@ func requirePrimary(ctx context.Context, pool *pgxpool.Pool, command string) err
 		return fmt.Errorf("%s: %w (the server is in recovery and read-only), and %s writes to the ledger: %s",
 			command, errStandby, command, standbyHint)
 	}
-	return nil
+	return checkSyncStandbys(ctx, pool, command)
 }
 
 // standbyState is what a report read on a standby says about how current
