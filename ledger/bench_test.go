@@ -30,18 +30,39 @@ import (
 	"github.com/racledger/racledger/ledger"
 )
 
-const (
+// EnvBenchClients sets how many clients the throughput benchmarks run at
+// once (default 16), e.g. RAC_BENCH_CLIENTS=64 for the 64-connection
+// figures.
+const EnvBenchClients = "RAC_BENCH_CLIENTS"
+
+var (
 	// benchClients is how many clients write at once, each on its own
-	// connection.
-	benchClients = 16
+	// connection: RAC_BENCH_CLIENTS, default 16. (int32, the type of a
+	// pool's MaxConns, so it sizes pools and slices alike.)
+	benchClients = benchClientsFromEnv()
 	// benchSegment is how many transactions one variant runs (spread over
 	// all clients) before the next variant takes its turn.
-	benchSegment = benchClients * 32
+	benchSegment = int(benchClients) * 32
 	// benchWarmup is how many transactions each variant runs before the
 	// timer starts: it prepares every statement on every connection and
 	// fills the ledger's catalog cache.
-	benchWarmup = benchClients * 4
+	benchWarmup = int(benchClients) * 4
 )
+
+// benchClientsFromEnv reads RAC_BENCH_CLIENTS; a malformed value stops the
+// test binary before anything runs.
+func benchClientsFromEnv() int32 {
+	v := os.Getenv(EnvBenchClients)
+	if v == "" {
+		return 16
+	}
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil || n < 1 || n > 1000 {
+		fmt.Fprintf(os.Stderr, "%s=%q: want an integer from 1 to 1000\n", EnvBenchClients, v)
+		os.Exit(2)
+	}
+	return int32(n)
+}
 
 // benchVariant is one way of writing a business transaction. work runs
 // between the harness's BEGIN and COMMIT; seq is unique per transaction
@@ -66,12 +87,23 @@ type variantResult struct {
 func (r variantResult) txPerSec() float64 { return float64(r.n) / r.elapsed.Seconds() }
 
 // benchDB returns a fresh migrated database with public.incidents and
-// benchClients connections held for the whole benchmark run. The database
-// is dropped when the run ends.
+// benchClients connections held for the whole benchmark run (its pool has
+// room for a few more). The database is dropped when the run ends.
 func benchDB(b *testing.B) (*pgxpool.Pool, []*pgxpool.Conn) {
 	b.Helper()
 	ctx := context.Background()
-	pool := pgtest.NewPool(b)
+	db := pgtest.NewDatabase(b)
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		b.Fatalf("pool config: %v", err)
+	}
+	cfg.MaxConns = max(benchClients+4, pgtest.PoolMaxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		b.Fatalf("new pool: %v", err)
+	}
+	// Registered after NewDatabase's drop, so it runs before it.
+	b.Cleanup(pool.Close)
 	if _, err := pool.Exec(ctx, `CREATE TABLE public.incidents (id bigserial PRIMARY KEY, run_id uuid NOT NULL, note text NOT NULL)`); err != nil {
 		b.Fatalf("create incidents: %v", err)
 	}
@@ -83,7 +115,7 @@ func benchDB(b *testing.B) (*pgxpool.Pool, []*pgxpool.Conn) {
 		}
 		conns[i] = c
 	}
-	// Registered after NewPool's cleanup, so it runs before the pool closes.
+	// Registered after the pool's cleanup, so it runs before the pool closes.
 	b.Cleanup(func() {
 		for _, c := range conns {
 			c.Release()
@@ -235,7 +267,7 @@ const insertIncident = `INSERT INTO public.incidents (run_id, note) VALUES ($1, 
 
 // BenchmarkAckInServiceTx measures what an ack costs the business
 // transaction it rides in: BEGIN; INSERT INTO public.incidents; ack; COMMIT,
-// from 16 clients at once.
+// from benchClients clients at once (RAC_BENCH_CLIENTS, default 16).
 //
 //   - 0: the business transaction with no ack.
 //   - A: the ack as a hand-written single-row INSERT into rac.acks.
@@ -289,7 +321,8 @@ func BenchmarkAckInServiceTx(b *testing.B) {
 }
 
 // BenchmarkExpectStandardRun measures declaring a run's five standard
-// expectations, one transaction per run, from 16 clients at once.
+// expectations, one transaction per run, from benchClients clients at once
+// (RAC_BENCH_CLIENTS, default 16).
 //
 //   - A: a hand-written five-row INSERT ... SELECT FROM unnest(...), with
 //     declared_at and deadline_at from one clock_timestamp() reading.
@@ -632,7 +665,7 @@ func firstLine(s string) string {
 
 // BenchmarkAckBoundByRLS measures what row-level security costs a service
 // that writes under its own role instead of the tables' owner: BEGIN; SET
-// LOCAL ROLE; INSERT INTO public.incidents; ledger.Ack; COMMIT, from 16
+// LOCAL ROLE; INSERT INTO public.incidents; ledger.Ack; COMMIT, from benchClients
 // clients at once.
 //
 //   - A: SET LOCAL ROLE to the connecting superuser (not bound by RLS).
