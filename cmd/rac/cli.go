@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/racledger/racledger/internal/migrate"
 )
 
 // exitInterrupted is the exit code of a command stopped by SIGINT (128 +
@@ -225,6 +227,32 @@ func migrateHint(err error) string {
 		return "the database lacks the ledger schema (or this version of it): run `rac migrate up`"
 	}
 	return ""
+}
+
+// privilegeHint returns a hint when a read-only evidence command (verify,
+// prove, export) was refused a table: rac_auditor is granted the report
+// views only, and these commands read the ledger tables, the seals and the
+// migrations' version table themselves.
+func privilegeHint(command string, err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+		return ""
+	}
+	switch command {
+	case "verify", "prove", "export":
+	default:
+		return ""
+	}
+	hint := "this login may not read the tables rac " + command + " reads: rac_auditor is granted the report views only. " +
+		"Run it as a member of rac_reconciler, which reads every tenant's rows (read-only commands write nothing, on a " +
+		"primary or a standby)"
+	if command == "export" {
+		hint += ", after GRANT SELECT ON " + migrate.TableName + " TO rac_reconciler (export reads the schema version, " +
+			"which no migration grants yet). A login pinned to some tenants exports its tenants once granted " +
+			"SELECT ON ALL TABLES IN SCHEMA rac and on " + migrate.TableName + "; it cannot verify or prove seals, " +
+			"which cover every tenant's rows"
+	}
+	return hint
 }
 
 // plainError rewrites the Go jargon of cancellation into words.

@@ -190,6 +190,9 @@ func finish(ctx context.Context, env *environment, c command, code int, err erro
 	if hint := migrateHint(err); hint != "" {
 		fmt.Fprintf(env.stderr, "hint: %s\n", hint)
 	}
+	if hint := privilegeHint(c.name, err); hint != "" {
+		fmt.Fprintf(env.stderr, "hint: %s\n", hint)
+	}
 	if code == exitOK {
 		code = exitError
 	}
