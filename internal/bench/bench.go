@@ -288,6 +288,11 @@ func benchReconcile(ctx context.Context, pool *pgxpool.Pool, opts Options, v map
 // benchEvidence seals the ledger, verifies the chain and exports the
 // sealed range.
 func benchEvidence(ctx context.Context, pool *pgxpool.Pool, v map[string]float64) error {
+	// A seal covers only final rows: wait until the horizon (cluster-wide:
+	// any open transaction of the server holds it back) has passed them.
+	if err := waitFinal(ctx, pool, 2*time.Minute); err != nil {
+		return fmt.Errorf("seal: %w", err)
+	}
 	t0 := time.Now()
 	sealed, err := seal.Seal(ctx, pool)
 	if err != nil {
@@ -521,4 +526,32 @@ func segment(ctx context.Context, conns []*pgxpool.Conn, v variant, n int) (time
 	}
 	wg.Wait()
 	return time.Since(start), firstErr
+}
+
+// waitFinal polls until every row of the scratch ledger is below the
+// horizon, or fails after limit naming the cause.
+func waitFinal(ctx context.Context, pool *pgxpool.Pool, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		var final bool
+		err := pool.QueryRow(ctx, `
+			SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint > greatest(
+			    (SELECT max(tx_id) FROM rac.expectations), (SELECT max(tx_id) FROM rac.acks),
+			    (SELECT max(tx_id) FROM rac.findings), (SELECT max(tx_id) FROM rac.finding_resolutions),
+			    (SELECT max(tx_id) FROM rac.run_verdicts), (SELECT max(tx_id) FROM rac.reconciliations), 0)`).Scan(&final)
+		if err != nil {
+			return fmt.Errorf("read the horizon: %w", err)
+		}
+		if final {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the horizon did not pass the scratch ledger's rows within %v: another transaction of the server is open", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
