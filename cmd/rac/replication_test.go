@@ -342,6 +342,15 @@ func TestReplicationAsynchronousFailoverIsDetected(t *testing.T) {
 	res = rac(ctx, dbEnv(surl), "verify", "--head", head1)
 	require.Equal(t, exitOK, res.code, "the head published before the stall verifies: "+res.stdout+res.stderr)
 
+	// A login that is not a superuser (a member of rac_reconciler) gets
+	// the same verdict: the timeline is readable without privileges.
+	_, err = spool.Exec(ctx, "CREATE ROLE repl_verifier LOGIN IN ROLE rac_reconciler")
+	require.NoError(t, err)
+	verifierURL := strings.Replace(surl, "postgres://postgres@", "postgres://repl_verifier@", 1)
+	require.NotEqual(t, surl, verifierURL)
+	res = rac(ctx, dbEnv(verifierURL), "verify", "--head", head2)
+	require.Equal(t, exitRolledBack, res.code, res.stdout+res.stderr)
+
 	// The chain continues (forks) on the promoted node; the lost head
 	// stays reported as rolled back.
 	settle(t, spool)
