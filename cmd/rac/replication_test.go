@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -570,4 +571,75 @@ func TestReplicationHungCommitIsBounded(t *testing.T) {
 		require.Equal(t, exitError, res.code, "%v: %s%s", args, res.stdout, res.stderr)
 		require.Contains(t, res.stderr, "but none is connected", args)
 	}
+}
+
+// TestReplicationServeFollowsFailover runs rac serve on a multi-host URL
+// (target_session_attrs=read-write) over a primary and its synchronous
+// standby, crashes the primary and promotes the standby: serve is not
+// ready meanwhile and then, by itself, ready again and reconciling on the
+// promoted node.
+func TestReplicationServeFollowsFailover(t *testing.T) {
+	requireServerBinaries(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	primary := startPrimary(t, ctx)
+	standby := startStandby(t, ctx, primary, "standby1")
+	require.NoError(t, primary.SetSynchronousStandbys(ctx, "standby1"))
+	multi := "host=" + primary.Host() + "," + standby.Host() + " port=" + strconv.Itoa(primary.Port()) + "," +
+		strconv.Itoa(standby.Port()) + " user=postgres dbname=postgres sslmode=disable target_session_attrs=read-write"
+
+	sctx, scancel := context.WithCancel(ctx)
+	defer scancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(sctx, []string{"serve", "--listen", "127.0.0.1:0", "--every", "200ms", "--seal-every", "0", "--verify-every", "0"},
+			&stdout, &stderr, func(k string) string { return dbEnv(multi)[k] })
+	}()
+	var addr string
+	waitFor(t, 30*time.Second, "rac serve listening", func() bool {
+		m := listeningRE.FindStringSubmatch(stderr.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	})
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	passes := func() int {
+		_, body := get("/metrics")
+		m := regexp.MustCompile(`(?m)^rac_reconciliation_total\{status="ok"\} (\d+)$`).FindStringSubmatch(body)
+		if m == nil {
+			return 0
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	waitFor(t, time.Minute, "serve ready on the primary", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
+	waitFor(t, time.Minute, "a pass on the primary", func() bool { return passes() >= 1 })
+
+	crashed := time.Now()
+	require.NoError(t, primary.Crash())
+	waitFor(t, time.Minute, "serve not ready", func() bool { code, _ := get("/readyz"); return code != http.StatusOK })
+	require.NoError(t, standby.Promote(ctx, time.Minute))
+	waitFor(t, time.Minute, "serve ready on the promoted node", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
+	ready := time.Since(crashed)
+	before := passes()
+	waitFor(t, time.Minute, "a pass on the promoted node", func() bool { return passes() > before })
+	t.Logf("rac serve on a multi-host URL: ready again %s after the crash (promotion at once), reconciling on the promoted node",
+		ready.Round(time.Millisecond))
+	var n int
+	require.NoError(t, newPool(t, standby.URL("postgres")).QueryRow(ctx, "SELECT count(*) FROM rac.reconciliations").Scan(&n))
+	require.Positive(t, n)
+	scancel()
+	<-done
 }
