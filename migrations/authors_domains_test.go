@@ -262,3 +262,43 @@ func TestAuthors(t *testing.T) {
 			WHERE f.run_id = $1 AND r.author_id IS NULL`, run))
 	})
 }
+
+// A finding names its evidence in detail: the expectation it concerns and,
+// for failed, late and drift, the ack that made it true, with a failure's
+// error text.
+func TestFindingsCarryTheirEvidence(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	run := uuid.New()
+	_, err := b.pool.Exec(b.ctx, `
+		SELECT rac.expect($1, 'incidents', 'create_incident', interval '1 hour'),
+		       rac.expect($1, 'orchestrator', 'finalize_run', interval '1 millisecond'),
+		       rac.ack($1, 'incidents', 'create_incident', NULL, 'disk full'),
+		       rac.ack($1, 'policies', 'evaluate_policy', 'p-1')`, run)
+	require.NoError(t, err)
+	pgtest.WaitFinal(t, b.pool)
+	rec, err := reconciler.New(b.pool, reconciler.Options{Name: "evidence"})
+	require.NoError(t, err)
+	_, err = rec.RunOnce(b.ctx)
+	require.NoError(t, err)
+
+	detail := func(kind string) map[string]any {
+		t.Helper()
+		var d map[string]any
+		require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT detail FROM rac.findings WHERE run_id = $1 AND kind = $2`,
+			run, kind).Scan(&d))
+		return d
+	}
+	ackOf := func(domain, action string) float64 {
+		return float64(count(t, b.pool, `SELECT a.id FROM rac.acks a JOIN rac.contract_actions c ON c.id = a.action_id
+			WHERE a.run_id = $1 AND c.domain = $2 AND c.action = $3`, run, domain, action))
+	}
+	expOf := func(domain, action string) float64 {
+		return float64(count(t, b.pool, `SELECT e.id FROM rac.expectations e JOIN rac.contract_actions c ON c.id = e.action_id
+			WHERE e.run_id = $1 AND c.domain = $2 AND c.action = $3`, run, domain, action))
+	}
+	require.Equal(t, map[string]any{"expectation_id": expOf("incidents", "create_incident"),
+		"ack_id": ackOf("incidents", "create_incident"), "error": "disk full"}, detail("failed"))
+	require.Equal(t, map[string]any{"ack_id": ackOf("policies", "evaluate_policy")}, detail("drift"))
+	require.Equal(t, map[string]any{"expectation_id": expOf("orchestrator", "finalize_run")}, detail("missing"))
+}

@@ -251,22 +251,23 @@ existing AS MATERIALIZED (
 wanted AS MATERIALIZED (
     SELECT w.*
     FROM (
-        SELECT s.tenant_id, s.run_id, s.action_id, 'missing'::text AS kind, s.deadline_at + p.grace AS violated_at
+        SELECT s.tenant_id, s.run_id, s.action_id, 'missing'::text AS kind, s.deadline_at + p.grace AS violated_at,
+               s.expectation_id
         FROM status s, params p WHERE s.status = 'missing'
         UNION ALL
-        SELECT s.tenant_id, s.run_id, s.action_id, 'stale', s.deadline_at + p.grace
+        SELECT s.tenant_id, s.run_id, s.action_id, 'stale', s.deadline_at + p.grace, s.expectation_id
         FROM status s, params p WHERE s.status = 'missing' AND s.action_id = sqlc.arg(finalize_action_id)::smallint
         UNION ALL
-        SELECT s.tenant_id, s.run_id, s.action_id, 'failed', s.first_error_at
+        SELECT s.tenant_id, s.run_id, s.action_id, 'failed', s.first_error_at, s.expectation_id
         FROM status s WHERE s.status = 'failed'
         UNION ALL
-        SELECT s.tenant_id, s.run_id, s.action_id, 'late', s.first_success_at
+        SELECT s.tenant_id, s.run_id, s.action_id, 'late', s.first_success_at, s.expectation_id
         FROM status s WHERE s.status = 'late'
         UNION ALL
-        SELECT s.tenant_id, s.run_id, s.action_id, 'drift', least(s.first_success_at, s.first_error_at)
+        SELECT s.tenant_id, s.run_id, s.action_id, 'drift', least(s.first_success_at, s.first_error_at), NULL
         FROM status s WHERE s.status = 'drift'
         UNION ALL
-        SELECT s.tenant_id, s.run_id, s.action_id, 'invalid', s.declared_at
+        SELECT s.tenant_id, s.run_id, s.action_id, 'invalid', s.declared_at, s.expectation_id
         FROM status s WHERE s.expectation_id IS NOT NULL AND s.deadline_at IS NULL
     ) w
     WHERE NOT EXISTS (
@@ -275,9 +276,24 @@ wanted AS MATERIALIZED (
     )
 ),
 new_findings AS (
-    INSERT INTO rac.findings (reconciliation_id, tenant_id, run_id, action_id, kind, violated_at)
-    SELECT rid.id, w.tenant_id, w.run_id, w.action_id, w.kind, w.violated_at
-    FROM wanted w, rid
+    -- detail names the finding's evidence: the expectation it concerns
+    -- and, for failed, late and drift, the ack that made it true (its
+    -- error text for failed), looked up only for those few.
+    INSERT INTO rac.findings (reconciliation_id, tenant_id, run_id, action_id, kind, violated_at, detail)
+    SELECT rid.id, w.tenant_id, w.run_id, w.action_id, w.kind, w.violated_at,
+           jsonb_strip_nulls(jsonb_build_object('expectation_id', w.expectation_id, 'ack_id', ev.ack_id,
+                                                'error', ev.error))
+    FROM wanted w
+    CROSS JOIN rid
+    LEFT JOIN LATERAL (
+        SELECT a.id AS ack_id, a.error
+        FROM rac.acks a
+        WHERE a.run_id = w.run_id AND a.tenant_id = w.tenant_id AND a.action_id = w.action_id
+          AND a.acked_at = w.violated_at
+          AND (w.kind = 'drift' OR (w.kind = 'failed') = (a.error IS NOT NULL))
+        ORDER BY a.id
+        LIMIT 1
+    ) ev ON w.kind IN ('failed', 'late', 'drift')
     ON CONFLICT ON CONSTRAINT findings_once DO NOTHING
     RETURNING tenant_id, run_id, action_id, kind
 ),
