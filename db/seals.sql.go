@@ -10,6 +10,27 @@ import (
 	"time"
 )
 
+const ledgerFinal = `-- name: LedgerFinal :one
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint > greatest(
+    (SELECT max(tx_id) FROM rac.expectations),
+    (SELECT max(tx_id) FROM rac.acks),
+    (SELECT max(tx_id) FROM rac.findings),
+    (SELECT max(tx_id) FROM rac.finding_resolutions),
+    (SELECT max(tx_id) FROM rac.run_verdicts),
+    (SELECT max(tx_id) FROM rac.reconciliations),
+    0) AS final
+`
+
+// Whether every row written so far to every ledger table is final: the
+// horizon (cluster-wide: any open transaction holds it back) has passed
+// their transactions, so a seal or a pass covers them all.
+func (q *Queries) LedgerFinal(ctx context.Context, db DBTX) (bool, error) {
+	row := db.QueryRow(ctx, ledgerFinal)
+	var final bool
+	err := row.Scan(&final)
+	return final, err
+}
+
 const sealChunkInsert = `-- name: SealChunkInsert :exec
 INSERT INTO rac.seal_chunks (seal_id, table_name, chunk_no, first_id, last_id, row_count, leaf_prefixes)
 VALUES ($1, $2, $3, $4, $5, $6, $7)

@@ -64,3 +64,16 @@ SELECT id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash
 FROM rac.seals
 WHERE id = ANY (sqlc.arg(ids)::bigint[])
 ORDER BY id;
+
+-- name: LedgerFinal :one
+-- Whether every row written so far to every ledger table is final: the
+-- horizon (cluster-wide: any open transaction holds it back) has passed
+-- their transactions, so a seal or a pass covers them all.
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint > greatest(
+    (SELECT max(tx_id) FROM rac.expectations),
+    (SELECT max(tx_id) FROM rac.acks),
+    (SELECT max(tx_id) FROM rac.findings),
+    (SELECT max(tx_id) FROM rac.finding_resolutions),
+    (SELECT max(tx_id) FROM rac.run_verdicts),
+    (SELECT max(tx_id) FROM rac.reconciliations),
+    0) AS final;

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/racledger/racledger/db"
 	"github.com/racledger/racledger/internal/export"
 	"github.com/racledger/racledger/internal/seal"
 	"github.com/racledger/racledger/internal/txutil"
@@ -533,12 +534,7 @@ func segment(ctx context.Context, conns []*pgxpool.Conn, v variant, n int) (time
 func waitFinal(ctx context.Context, pool *pgxpool.Pool, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		var final bool
-		err := pool.QueryRow(ctx, `
-			SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint > greatest(
-			    (SELECT max(tx_id) FROM rac.expectations), (SELECT max(tx_id) FROM rac.acks),
-			    (SELECT max(tx_id) FROM rac.findings), (SELECT max(tx_id) FROM rac.finding_resolutions),
-			    (SELECT max(tx_id) FROM rac.run_verdicts), (SELECT max(tx_id) FROM rac.reconciliations), 0)`).Scan(&final)
+		final, err := db.New().LedgerFinal(ctx, pool)
 		if err != nil {
 			return fmt.Errorf("read the horizon: %w", err)
 		}

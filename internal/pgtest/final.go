@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/racledger/racledger/db"
 )
 
 // finalWait is how long WaitFinal polls before it fails the test.
@@ -25,16 +27,7 @@ func WaitFinal(t testing.TB, pool *pgxpool.Pool) {
 	ctx := context.Background()
 	deadline := time.Now().Add(finalWait)
 	for {
-		var final bool
-		err := pool.QueryRow(ctx, `
-			SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint > greatest(
-			    (SELECT max(tx_id) FROM rac.expectations),
-			    (SELECT max(tx_id) FROM rac.acks),
-			    (SELECT max(tx_id) FROM rac.findings),
-			    (SELECT max(tx_id) FROM rac.finding_resolutions),
-			    (SELECT max(tx_id) FROM rac.run_verdicts),
-			    (SELECT max(tx_id) FROM rac.reconciliations),
-			    0)`).Scan(&final)
+		final, err := db.New().LedgerFinal(ctx, pool)
 		if err != nil {
 			t.Fatalf("pgtest: read the horizon: %v", err)
 		}
