@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -54,9 +56,27 @@ func newSyncWaitGuard(command string, timeout time.Duration, logger *slog.Logger
 	return &syncWaitGuard{command: command, appName: fmt.Sprintf("%s [%d]", command, os.Getpid()), timeout: timeout, logger: logger}
 }
 
-// configure sets the pool's application_name to the guard's.
+// configure sets the pool's application_name to the guard's, and counts
+// every commit whose wait for a synchronous standby was cancelled, from the
+// server's own warning: whoever cancelled it (the guard's timeout, or pgx
+// cancelling the statement when the command was interrupted, which can
+// come first), the commit is done here but unconfirmed.
 func (g *syncWaitGuard) configure(cfg *pgxpool.Config) {
 	cfg.ConnConfig.RuntimeParams["application_name"] = g.appName
+	next := cfg.ConnConfig.OnNotice
+	cfg.ConnConfig.OnNotice = func(c *pgconn.PgConn, n *pgconn.Notice) {
+		if strings.HasPrefix(n.Message, "canceling wait for synchronous replication") {
+			g.mu.Lock()
+			g.cancelled++
+			if g.reason == "" {
+				g.reason = "the command was interrupted"
+			}
+			g.mu.Unlock()
+		}
+		if next != nil {
+			next(c, n)
+		}
+	}
 }
 
 // start watches pool's sessions until the returned stop is called. ctx is
@@ -142,8 +162,9 @@ func (g *syncWaitGuard) check(ctx context.Context, conn *pgx.Conn, interrupted b
 	if interrupted {
 		reason = "the command was interrupted"
 	}
+	// The cancelled commits are counted from the server's warning
+	// (configure); here only why, and the setting that made them wait.
 	g.mu.Lock()
-	g.cancelled += n
 	g.reason, g.settings = reason, names
 	g.mu.Unlock()
 	g.logger.WarnContext(ctx, "rac: cancelled a commit's wait for a synchronous standby; the commit is done on this server only",
