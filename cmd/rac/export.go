@@ -42,7 +42,7 @@ func runExport(ctx context.Context, env *environment, args []string) (int, error
 	}
 	opts := export.Options{
 		Dir: *out, Tenant: *tenant, Force: *force, Wait: *wait,
-		ToolVersion: toolVersion(), Progress: env.progress(), Logger: env.logger,
+		ToolVersion: toolVersion(), Progress: env.progress(), ProgressEvery: progressEvery, Logger: env.logger,
 	}
 	fromArg, toArg, err := parseExportOptions(&opts, *seals, *from, *to, *format, *signKey)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/racledger/racledger/internal/seal"
 )
 
 // Output formats of --format.
@@ -39,8 +41,39 @@ func writeJSON(w io.Writer, v any) error {
 	return nil
 }
 
-// progressEvery is how often long commands report progress on stderr.
-const progressEvery = 2 * time.Second
+// progressEvery is how often long commands report progress on stderr. A
+// variable so that tests can set it to 0: every progress report printed.
+var progressEvery = 2 * time.Second
+
+// sealProgress returns a progress hook for seal.Options and
+// seal.VerifyOptions that prints, at most every progressEvery, a line in
+// the format of export's progress lines, the rows counted over the whole
+// command, e.g.
+//
+//	verify: acks 350000 of 1200000 rows, seal 3 (120000 rows/s)
+//
+// It returns nil (no hook) with --quiet.
+func sealProgress(env *environment, command string) func(seal.Progress) {
+	if env.log.quiet {
+		return nil
+	}
+	w := env.progress()
+	start := time.Now()
+	last := start
+	return func(p seal.Progress) {
+		now := time.Now()
+		if now.Sub(last) < progressEvery {
+			return
+		}
+		last = now
+		of := ""
+		if p.Total > 0 {
+			of = fmt.Sprintf(" of %d", p.Total)
+		}
+		rate := float64(p.Rows) / max(now.Sub(start).Seconds(), 1e-9)
+		fmt.Fprintf(w, "%s: %s %d%s rows, seal %d (%.0f rows/s)\n", command, p.Table, p.Rows, of, p.SealID, rate)
+	}
+}
 
 // heartbeat prints "what (Ns)" on the progress writer every progressEvery
 // until the returned stop is called, for work that reports no progress of
@@ -52,7 +85,7 @@ func heartbeat(env *environment, what string) (stop func()) {
 	start := time.Now()
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(progressEvery)
+		t := time.NewTicker(max(progressEvery, time.Millisecond)) // tests may set 0
 		defer t.Stop()
 		for {
 			select {

@@ -48,13 +48,11 @@ func runSeal(ctx context.Context, env *environment, args []string) (int, error) 
 	}
 	stopGuard := guard.start(ctx, pool)
 	defer stopGuard()
-	sealer, err := seal.New(pool, seal.Options{Logger: env.commandLogger()})
+	sealer, err := seal.New(pool, seal.Options{Logger: env.commandLogger(), Progress: sealProgress(env, "seal")})
 	if err != nil {
 		return exitError, err
 	}
-	stop := heartbeat(env, "seal: sealing")
 	res, err := sealer.Seal(ctx)
-	stop()
 	stopGuard()
 	if gErr := guard.err(); gErr != nil {
 		if res.Head != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/racledger/racledger/internal/canon"
 	"github.com/racledger/racledger/internal/seal"
 )
 
@@ -73,21 +72,7 @@ func runVerify(ctx context.Context, env *environment, args []string) (int, error
 	defer pool.Close()
 
 	start := time.Now()
-	last := start
-	var seals int
-	var rows int64
-	opts.Progress = func(h canon.SealHeader, n int64) {
-		seals++
-		rows += n
-		if time.Since(last) >= progressEvery {
-			last = time.Now()
-			fmt.Fprintf(env.progress(), "verify: %d seals, %d rows (through seal %d)\n", seals, rows, h.ID)
-		}
-	}
-	if opts.From == 0 {
-		// Seals with few rows report progress rarely: say it is working.
-		defer heartbeat(env, "verify: reading the chain")()
-	}
+	opts.Progress = sealProgress(env, "verify")
 	rep, err := seal.Verify(ctx, pool, opts)
 	if err != nil {
 		return exitError, err

@@ -73,7 +73,7 @@ func runVerifyExport(_ context.Context, env *environment, args []string) (int, e
 			return exitUsage, fmt.Errorf("%w: --pub-key: %v", errUsage, err)
 		}
 	}
-	res, err := export.VerifyWithOptions(dir, export.VerifyOptions{PublicKey: pub, Progress: env.progress()})
+	res, err := export.VerifyWithOptions(dir, export.VerifyOptions{PublicKey: pub, Progress: env.progress(), ProgressEvery: progressEvery})
 	if err != nil {
 		return exitError, err
 	}

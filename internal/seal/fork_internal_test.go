@@ -35,12 +35,12 @@ func TestForkBackstopWithoutTheLock(t *testing.T) {
 	_, err = second.Exec(ctx, "SELECT 1")
 	require.NoError(t, err)
 
-	won, err := sealTx(ctx, first, canon.Version)
+	won, err := sealTx(ctx, first, canon.Version, nil)
 	require.NoError(t, err)
 	require.True(t, won.Sealed)
 	require.Equal(t, int64(1), won.Head.ID)
 
-	_, err = sealTx(ctx, second, canon.Version)
+	_, err = sealTx(ctx, second, canon.Version, nil)
 	require.ErrorIs(t, err, ErrConflict)
 
 	var seals int64

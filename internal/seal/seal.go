@@ -57,6 +57,9 @@ type Options struct {
 	// AfterSeal, when set, is called after every Seal call with its
 	// outcome (rac serve starts verifying after the first one).
 	AfterSeal func(Result, error)
+	// Progress, when set, is called as a Seal call reads the rows it
+	// seals (not those of the head it re-verifies first); see [Progress].
+	Progress func(Progress)
 }
 
 // Head identifies the latest seal of the chain: what an operator publishes.
@@ -89,6 +92,7 @@ type Sealer struct {
 	timeout   time.Duration
 	metrics   *metrics
 	afterSeal func(Result, error)
+	progress  func(Progress)
 	// version is the canonical encoding of new seals: canon.Version
 	// (tests make older ones, as a ledger sealed before an upgrade has).
 	version int16
@@ -115,7 +119,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Sealer, error) {
 		timeout = 30 * time.Minute
 	}
 	return &Sealer{pool: pool, logger: logger, timeout: timeout, metrics: m, afterSeal: opts.AfterSeal,
-		version: canon.Version}, nil
+		progress: opts.Progress, version: canon.Version}, nil
 }
 
 // Seal appends one seal over pool's ledger without metrics or logging; see
@@ -210,14 +214,15 @@ func (s *Sealer) seal(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("seal: begin: %w", err)
 	}
 	defer rollback(ctx, tx)
-	return sealTx(ctx, tx, s.version)
+	return sealTx(ctx, tx, s.version, newTracker(s.progress, 0))
 }
 
 // sealTx appends the next seal, in encoding version, in tx, a REPEATABLE READ transaction whose
-// snapshot sets the horizon, and commits it. Two sealTx whose snapshots
+// snapshot sets the horizon, and commits it, reporting the rows it reads
+// to tr (nil: none). Two sealTx whose snapshots
 // read the same head (no sealing lock) both seal the same id: the primary
 // keys of rac.seals and rac.seal_chunks fail the second with ErrConflict.
-func sealTx(ctx context.Context, tx pgx.Tx, version int16) (Result, error) {
+func sealTx(ctx context.Context, tx pgx.Tx, version int16, tr *tracker) (Result, error) {
 	start, err := queries.SealStart(ctx, tx)
 	if err != nil {
 		return Result{}, fmt.Errorf("seal: read the horizon: %w", err)
@@ -265,6 +270,7 @@ func sealTx(ctx context.Context, tx pgx.Tx, version int16) (Result, error) {
 			return fmt.Errorf("record hints for %s: %w", stem, translate(err))
 		}
 		chunks[i]++
+		tr.batch(hdr.ID, i, len(batch))
 		return nil
 	})
 	if err != nil {
@@ -321,7 +327,7 @@ func checkHead(ctx context.Context, tx pgx.Tx, head *db.RacSeal) error {
 	hdr, t := checkSeal(head, pred, from)
 	if t == nil {
 		var err error
-		if t, err = verifyRowsTx(ctx, tx, hdr); err != nil {
+		if t, err = verifyRowsTx(ctx, tx, hdr, nil); err != nil {
 			return fmt.Errorf("seal: verify the head: %w", err)
 		}
 	}

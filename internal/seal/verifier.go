@@ -29,15 +29,19 @@ type VerifierOptions struct {
 	Logger *slog.Logger
 	// Timeout bounds one verification in Run. Default 1 hour.
 	Timeout time.Duration
+	// Progress, when set, is called as each verification reads the rows;
+	// see [Progress].
+	Progress func(Progress)
 }
 
 // Verifier re-verifies the whole chain on a schedule and exports the
 // outcome of the last verification as metrics.
 type Verifier struct {
-	pool    *pgxpool.Pool
-	logger  *slog.Logger
-	timeout time.Duration
-	metrics *verifyMetrics
+	pool     *pgxpool.Pool
+	logger   *slog.Logger
+	timeout  time.Duration
+	metrics  *verifyMetrics
+	progress func(Progress)
 }
 
 type verifyMetrics struct {
@@ -111,7 +115,7 @@ func NewVerifier(pool *pgxpool.Pool, opts VerifierOptions) (*Verifier, error) {
 	if timeout == 0 {
 		timeout = time.Hour
 	}
-	return &Verifier{pool: pool, logger: logger, timeout: timeout, metrics: m}, nil
+	return &Verifier{pool: pool, logger: logger, timeout: timeout, metrics: m, progress: opts.Progress}, nil
 }
 
 // Verify verifies the whole chain once, records the result in the metrics
@@ -119,7 +123,7 @@ func NewVerifier(pool *pgxpool.Pool, opts VerifierOptions) (*Verifier, error) {
 // the report (nil on error).
 func (v *Verifier) Verify(ctx context.Context) (string, *Report, error) {
 	start := time.Now()
-	rep, err := Verify(ctx, v.pool, VerifyOptions{})
+	rep, err := Verify(ctx, v.pool, VerifyOptions{Progress: v.progress})
 	v.metrics.durations.Observe(time.Since(start).Seconds())
 	result := ResultIntact
 	switch {

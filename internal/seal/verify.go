@@ -84,8 +84,10 @@ type VerifyOptions struct {
 	// Head, when set, is a seal hash published elsewhere: the chain must
 	// contain it, or Verify reports the chain truncated or rewritten.
 	Head *canon.Hash
-	// Progress, when set, is called after each verified seal.
-	Progress func(h canon.SealHeader, rows int64)
+	// Progress, when set, is called as the rows of each seal are read,
+	// with the rows the verified seals record as the total; see
+	// [Progress].
+	Progress func(Progress)
 }
 
 // Report is the outcome of Verify.
@@ -159,6 +161,10 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 	if opts.From > 1 {
 		after = opts.From - 1
 	}
+	tr, err := verifyTracker(ctx, pool, opts.Progress, after)
+	if err != nil {
+		return nil, err
+	}
 	for {
 		s, err := queries.SealNext(ctx, pool, after)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -173,7 +179,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 			rep.Tamper = t
 			return rep, nil
 		}
-		t, err = verifyRows(ctx, pool, hdr)
+		t, err = verifyRows(ctx, pool, hdr, tr)
 		if err != nil {
 			return nil, err
 		}
@@ -188,9 +194,6 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 		rep.Head = &Head{ID: s.ID, Hash: hash}
 		if opts.Head != nil && hash == *opts.Head {
 			rep.HeadFoundAt = s.ID
-		}
-		if opts.Progress != nil {
-			opts.Progress(hdr, rows)
 		}
 		prev = &s
 	}
@@ -228,6 +231,22 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 	}
 	rep.Unsealed = unsealed
 	return rep, nil
+}
+
+// verifyTracker returns the tracker of a Verify call whose hook is hook
+// (nil without one) over the seals after seal after: its total is the
+// sum of the row counts they record.
+func verifyTracker(ctx context.Context, pool *pgxpool.Pool, hook func(Progress), after int64) (*tracker, error) {
+	if hook == nil {
+		return nil, nil
+	}
+	var total int64
+	err := pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM rac.seals, unnest(row_counts) n WHERE id > $1`,
+		after).Scan(&total)
+	if err != nil {
+		return nil, fmt.Errorf("verify: count the sealed rows: %w", err)
+	}
+	return newTracker(hook, total), nil
 }
 
 // headID is h's seal id, 0 for nil.
@@ -314,22 +333,30 @@ func headerOf(s *db.RacSeal) canon.SealHeader {
 }
 
 // verifyRows recomputes one seal's counts and root from the rows, in a
-// REPEATABLE READ READ ONLY transaction of its own; they match when it
-// returns no Tamper and no error.
-func verifyRows(ctx context.Context, pool *pgxpool.Pool, hdr canon.SealHeader) (*Tamper, error) {
+// REPEATABLE READ READ ONLY transaction of its own, reporting the rows it
+// reads to tr (nil: none); they match when it returns no Tamper and no
+// error.
+func verifyRows(ctx context.Context, pool *pgxpool.Pool, hdr canon.SealHeader, tr *tracker) (*Tamper, error) {
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("verify: begin: %w", err)
 	}
 	defer rollback(ctx, tx)
-	return verifyRowsTx(ctx, tx, hdr)
+	return verifyRowsTx(ctx, tx, hdr, tr)
 }
 
 // verifyRowsTx is verifyRows in the caller's transaction, whose snapshot
 // must see every row of the seal's window (any snapshot taken after the
 // seal's horizon does).
-func verifyRowsTx(ctx context.Context, tx pgx.Tx, hdr canon.SealHeader) (*Tamper, error) {
-	w, err := streamWindow(ctx, tx, "verify_rows", hdr.Version, hdr.HorizonFrom, hdr.HorizonTo, rowKey{}, nil)
+func verifyRowsTx(ctx context.Context, tx pgx.Tx, hdr canon.SealHeader, tr *tracker) (*Tamper, error) {
+	var each func(int, []leafRow) error
+	if tr != nil {
+		each = func(i int, batch []leafRow) error {
+			tr.batch(hdr.ID, i, len(batch))
+			return nil
+		}
+	}
+	w, err := streamWindow(ctx, tx, "verify_rows", hdr.Version, hdr.HorizonFrom, hdr.HorizonTo, rowKey{}, each)
 	if err != nil {
 		return nil, fmt.Errorf("verify seal %d: %w", hdr.ID, err)
 	}
