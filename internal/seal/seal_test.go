@@ -60,7 +60,7 @@ func TestSealAndVerifyCleanLedger(t *testing.T) {
 
 	var progress []int64
 	rep, err := seal.Verify(ctx, pool, seal.VerifyOptions{
-		Head:     &first.Head.Hash,
+		Head: &first.Head.Hash,
 		Progress: func(p seal.Progress) {
 			if n := len(progress); n == 0 || progress[n-1] != p.SealID {
 				progress = append(progress, p.SealID)
