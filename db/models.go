@@ -46,6 +46,8 @@ type RacActionStatus struct {
 	// Number of acks (success and error) recorded for this (run, domain, action).
 	Acks   int64
 	Status string
+	// The tenant's name, as in rac.tenants.name; tenant_id holds the same name, kept for compatibility.
+	Tenant string
 }
 
 // The login roles that wrote ledger rows: rows name their author by id. role_name is the name when the role first wrote; a role created again under a dropped role's name is a new author (another role_oid). A role registered by two transactions at once has two ids. Append-only.
@@ -80,6 +82,8 @@ type RacDailySummary struct {
 	Drift        int64
 	Invalid      int64
 	Completeness pgtype.Numeric
+	// The tenant's name, as in rac.tenants.name; tenant_id holds the same name, kept for compatibility.
+	Tenant string
 }
 
 // Pins a role (and the members of a group role) to domains: with privilege ack it may ack only actions of these domains, with expect declare expectations only for them. domain NULL: every domain. A role with any row may do only what its rows allow; a role with none may do both for every domain. Configuration, not history: delete a row to unmap.
@@ -185,6 +189,8 @@ type RacFindingsHistory struct {
 	ResolutionAuthor string
 	// The login role that wrote the evidence row.
 	EvidenceAuthor string
+	// The tenant's name, as in rac.tenants.name; tenant_id holds the same name, kept for compatibility.
+	Tenant string
 }
 
 // Governance checkpoints of runs: outcome passed (nothing unmet), excepted (finalized with the unmet items as exceptions) or refused; unmet lists {domain, action, status}; snapshot is the pg_current_snapshot() the judgment read. At most one passed or excepted check per run. Append-only.
@@ -217,6 +223,8 @@ type RacGovernanceException struct {
 	FindingKind       *string
 	FindingOpen       *bool
 	FindingResolution *string
+	// The tenant's name, as in rac.tenants.name; tenant_id holds the same name, kept for compatibility.
+	Tenant string
 }
 
 // Every governance checkpoint: passed, excepted (finalized with exceptions) or refused, with its unmet items.
@@ -231,6 +239,8 @@ type RacGovernanceOutcome struct {
 	GraceMs   int64
 	Unmet     json.RawMessage
 	Snapshot  string
+	// The tenant's name, as in rac.tenants.name; tenant_id holds the same name, kept for compatibility.
+	Tenant string
 }
 
 // Expectations and acks of a finalized run that its governance check did not see (not committed in its snapshot), other than the check's own transaction's; written_before_check marks evidence that was in flight.
@@ -245,6 +255,8 @@ type RacGovernanceUnseen struct {
 	WrittenAt          time.Time
 	Error              *string
 	WrittenBeforeCheck bool
+	// The tenant's name, as in rac.tenants.name; tenant_id holds the same name, kept for compatibility.
+	Tenant string
 }
 
 // Findings of the violation kinds (missing, failed, drift, invalid, stale) that no resolution has closed.
@@ -259,6 +271,8 @@ type RacOpenFinding struct {
 	DetectedAt       time.Time
 	Detail           json.RawMessage
 	ReconciliationID int64
+	// The tenant's name, as in rac.tenants.name; tenant_id holds the same name, kept for compatibility.
+	Tenant string
 }
 
 // What the finished reconciliation passes cover, for the caller's tenants: the last finished pass (id, finish time, as_of, reconciler), the watermark horizon and the deadlines judged so far, the lag behind the clock, and overdue_unjudged_runs: runs with a deadline (+ the last pass's grace) passed since the last judged deadline, which no finished pass has judged yet. last_pass_id NULL: no pass has finished.
@@ -333,6 +347,8 @@ type RacRunStatus struct {
 	Seq              int32
 	RecordedAt       time.Time
 	ReconciliationID int64
+	// The tenant's name, as in rac.tenants.name; tenant_id holds the same name, kept for compatibility.
+	Tenant string
 }
 
 // Phases of each run in order, with the login role that recorded each (author), the time since the previous phase, and for governance_check the checkpoint's outcome and unmet items.
@@ -348,6 +364,8 @@ type RacRunTimeline struct {
 	CheckID       *int64
 	CheckOutcome  *string
 	CheckUnmet    json.RawMessage
+	// The tenant's name, as in rac.tenants.name; tenant_id holds the same name, kept for compatibility.
+	Tenant string
 }
 
 // A run's verdict each time it changes (seq 1, 2, ...), and its first verdict when a finding is first recorded for it (a late ack of a clean run). A run first reconciled clean without findings has no row: rac.run_status derives clean for it.
@@ -413,6 +431,8 @@ type RacSpan struct {
 	CompleteResultID interface{}
 	StartedBy        string
 	CompletedBy      string
+	// The tenant's name, as in rac.tenants.name; tenant_id holds the same name, kept for compatibility.
+	Tenant string
 }
 
 // Tenants of the ledger; id 1 is the tenant named default.

@@ -334,9 +334,9 @@ func readReport(ctx context.Context, pool *pgxpool.Pool, filter reportFilter, si
 		return rep, err
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT finding_id, tenant_id, run_id, domain, action, kind, violated_at, detected_at
+		SELECT finding_id, tenant, run_id, domain, action, kind, violated_at, detected_at
 		FROM rac.open_findings
-		WHERE ($1::text IS NULL OR tenant_id = $1)
+		WHERE ($1::text IS NULL OR tenant = $1)
 		  AND ($2::uuid IS NULL OR run_id = $2)
 		  AND ($3::timestamptz IS NULL OR detected_at >= $3)
 		  AND ($4::text[] IS NULL OR kind = ANY ($4))
@@ -402,7 +402,7 @@ func readClosed(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) err
 		SELECT resolution, count(*)::int
 		FROM rac.findings_history
 		WHERE resolution IS NOT NULL
-		  AND ($1::text IS NULL OR tenant_id = $1)
+		  AND ($1::text IS NULL OR tenant = $1)
 		  AND ($2::uuid IS NULL OR run_id = $2)
 		  AND ($3::timestamptz IS NULL OR resolution_recorded_at >= $3)
 		GROUP BY resolution`, tenant, rep.Filter.RunID, rep.Filter.Since)
@@ -430,10 +430,10 @@ func countInto(ctx context.Context, tx pgx.Tx, m map[string]int, what, sql strin
 // readHistory fills rep.Run.History with every finding of the selected run.
 func readHistory(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) error {
 	rows, err := tx.Query(ctx, `
-		SELECT finding_id, tenant_id, run_id, domain, action, kind, violated_at, detected_at, reconciliation_id, open,
+		SELECT finding_id, tenant, run_id, domain, action, kind, violated_at, detected_at, reconciliation_id, open,
 		       resolution, resolved_at, resolution_recorded_at, evidence_table, evidence_id, evidence_at, actor, reason
 		FROM rac.findings_history
-		WHERE ($1::text IS NULL OR tenant_id = $1) AND run_id = $2
+		WHERE ($1::text IS NULL OR tenant = $1) AND run_id = $2
 		ORDER BY detected_at, finding_id`, tenant, rep.Filter.RunID)
 	if err != nil {
 		return fmt.Errorf("read finding history: %w", err)
@@ -465,7 +465,7 @@ func readVerdicts(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) e
 	return countInto(ctx, tx, rep.Verdicts, "count run verdicts", `
 		SELECT verdict, count(*)::int
 		FROM rac.run_status
-		WHERE ($1::text IS NULL OR tenant_id = $1)
+		WHERE ($1::text IS NULL OR tenant = $1)
 		GROUP BY verdict`,
 		tenant)
 }
@@ -475,9 +475,9 @@ func readVerdicts(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) e
 func readRunVerdicts(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) error {
 	rep.Run = &selectedRun{RunID: *rep.Filter.RunID, Verdicts: []runVerdict{}, History: []historyFinding{}}
 	rows, err := tx.Query(ctx, `
-		SELECT tenant_id, verdict, recorded_at
+		SELECT tenant, verdict, recorded_at
 		FROM rac.run_status
-		WHERE ($1::text IS NULL OR tenant_id = $1) AND run_id = $2`,
+		WHERE ($1::text IS NULL OR tenant = $1) AND run_id = $2`,
 		tenant, rep.Filter.RunID)
 	if err != nil {
 		return fmt.Errorf("read run verdicts: %w", err)

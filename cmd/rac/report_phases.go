@@ -47,10 +47,10 @@ func readPhases(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) err
 	}
 	p := &runPhases{Timeline: []phaseRow{}, Checks: []governanceRow{}}
 	rows, err := tx.Query(ctx, `
-		SELECT tenant_id, seq, phase, recorded_at, since_previous, author, note, check_outcome, check_unmet
+		SELECT tenant, seq, phase, recorded_at, since_previous, author, note, check_outcome, check_unmet
 		FROM rac.run_timeline
-		WHERE run_id = $1 AND ($2::text IS NULL OR tenant_id = $2)
-		ORDER BY tenant_id, seq`, rep.Run.RunID, tenant)
+		WHERE run_id = $1 AND ($2::text IS NULL OR tenant = $2)
+		ORDER BY tenant, seq`, rep.Run.RunID, tenant)
 	if err != nil {
 		return fmt.Errorf("read run phases: %w", err)
 	}
@@ -63,9 +63,9 @@ func readPhases(ctx context.Context, tx pgx.Tx, rep *report, tenant *string) err
 		return fmt.Errorf("read run phases: %w", err)
 	}
 	rows, err = tx.Query(ctx, `
-		SELECT check_id, tenant_id, checked_at, author, policy, outcome, unmet
+		SELECT check_id, tenant, checked_at, author, policy, outcome, unmet
 		FROM rac.governance_outcomes
-		WHERE run_id = $1 AND ($2::text IS NULL OR tenant_id = $2)
+		WHERE run_id = $1 AND ($2::text IS NULL OR tenant = $2)
 		ORDER BY checked_at, check_id`, rep.Run.RunID, tenant)
 	if err != nil {
 		return fmt.Errorf("read governance checks: %w", err)

@@ -137,7 +137,7 @@ func (s *sim) foundFindings(ctx context.Context) ([]Finding, error) {
 		SELECT o.run_id, o.domain, o.action, o.kind
 		FROM rac.open_findings o
 		JOIN demo.runs r ON r.run_id = o.run_id
-		WHERE r.demo_id = $1 AND o.tenant_id = $2
+		WHERE r.demo_id = $1 AND o.tenant = $2
 		UNION ALL
 		SELECT f.run_id, c.domain, c.action, f.kind
 		FROM rac.findings f
@@ -169,7 +169,7 @@ func (s *sim) foundVerdicts(ctx context.Context) (map[string]int, error) {
 		SELECT st.verdict, count(*)::int
 		FROM rac.run_status st
 		JOIN demo.runs r ON r.run_id = st.run_id
-		WHERE r.demo_id = $1 AND st.tenant_id = $2
+		WHERE r.demo_id = $1 AND st.tenant = $2
 		GROUP BY st.verdict`, s.demoID, ledger.DefaultTenant)
 	if err != nil {
 		return nil, fmt.Errorf("read the demo's verdicts: %w", err)
