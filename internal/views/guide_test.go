@@ -179,7 +179,7 @@ func TestAuditorGuide(t *testing.T) {
 		rows := under(t, "Which runs violated their contract last quarter")[0]
 		got := map[uuid.UUID]string{}
 		for _, r := range rows {
-			got[r["run_id"].(uuid.UUID)] = r["tenant_id"].(string) + " " + r["kinds"].(string) + " " +
+			got[r["run_id"].(uuid.UUID)] = r["tenant"].(string) + " " + r["kinds"].(string) + " " +
 				map[bool]string{true: "open", false: "closed"}[r["still_open"].(bool)]
 		}
 		want := map[uuid.UUID]string{
@@ -216,7 +216,7 @@ func TestAuditorGuide(t *testing.T) {
 			if label == "" {
 				continue // the runs declared now
 			}
-			got[label+" "+r["tenant_id"].(string)+" "+r["domain"].(string)] = []any{
+			got[label+" "+r["tenant"].(string)+" "+r["domain"].(string)] = []any{
 				r["expected"], r["acked_on_time"], r["late"], r["missing"], r["failed"], r["pending"], r["drift"], r["completeness"]}
 		}
 		require.Len(t, got, 13, "A: 4 domains; B: 4 domains of 2 tenants; C: drift")
@@ -237,7 +237,7 @@ func TestAuditorGuide(t *testing.T) {
 		require.Equal(t, "policy engine outage, INC-7", r["reason"])
 		require.Equal(t, s.failed[0], r["run_id"])
 		require.Equal(t, []any{"default", "policies", "evaluate_policy", "failed"},
-			[]any{r["tenant_id"], r["domain"], r["action"], r["kind"]})
+			[]any{r["tenant"], r["domain"], r["action"], r["kind"]})
 	})
 
 	t.Run("how late the late acks were", func(t *testing.T) {
@@ -246,7 +246,7 @@ func TestAuditorGuide(t *testing.T) {
 		trace := rows[1]
 		require.Equal(t, "incidents", rows[0]["domain"])
 		require.Equal(t, map[string]any{
-			"tenant_id": "default", "domain": "logs", "action": "complete_trace", "late_acks": int64(3),
+			"tenant": "default", "domain": "logs", "action": "complete_trace", "late_acks": int64(3),
 			"min_lateness": 10 * time.Minute, "median_lateness": 20 * time.Minute,
 			"p95_lateness": 56 * time.Minute, "max_lateness": 60 * time.Minute,
 		}, trace)
