@@ -36,6 +36,11 @@
 // Head) catches the one thing a chain cannot show by itself: a chain
 // truncated or rewritten after that head.
 //
+// Sealing and verification report the rows they have read so far, batch by
+// batch, to an optional hook (Options.Progress, VerifyOptions.Progress,
+// VerifierOptions.Progress; see Progress): rac seal and rac verify print
+// it on stderr.
+//
 // # Proofs
 //
 // Prove returns a row's leaf data, leaf index and audit path in its seal and
