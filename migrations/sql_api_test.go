@@ -672,9 +672,10 @@ func TestPrivileges(t *testing.T) {
 	})
 
 	t.Run("the writer reads the catalog and executes the write functions", func(t *testing.T) {
+		// tenant_roles: the write policies read it (00016).
 		// Table-level privileges only on the catalog; the ledger tables'
 		// are column privileges (TestLibraryWriter).
-		require.Equal(t, []string{"authors:SELECT", "contract_actions:SELECT", "domain_roles:SELECT", "tenants:SELECT"},
+		require.Equal(t, []string{"authors:SELECT", "contract_actions:SELECT", "domain_roles:SELECT", "tenant_roles:SELECT", "tenants:SELECT"},
 			privileges("rac_writer", "r,p,v,m,S"))
 		// advance_phase and governance_check: run orchestration (00013).
 		require.Equal(t, []string{"ack", "advance_phase", "author_id", "current_tenant", "domain_refusals", "domain_scope", "expect",
