@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -210,6 +211,7 @@ func TestPinnedAuditor(t *testing.T) {
 				require.Contains(t, res.stderr, "hint: this login sees only some tenants", args)
 				require.Contains(t, res.stderr, "every seal covers the rows of every tenant", args)
 				require.Empty(t, res.stdout, args)
+				require.NotContains(t, res.stderr, password(t, url), args)
 				require.NoFileExists(t, proof)
 				require.NoDirExists(t, out)
 			}
@@ -234,5 +236,43 @@ func TestPinnedAuditor(t *testing.T) {
 			require.Contains(t, res.stderr, `tenant "other" is unknown or outside this session's tenant scope`)
 			require.False(t, strings.Contains(res.stderr, "permission denied"), res.stderr)
 		})
+	}
+}
+
+// password returns the password of a login URL.
+func password(t *testing.T, loginURL string) string {
+	t.Helper()
+	u, err := neturl.Parse(loginURL)
+	require.NoError(t, err)
+	p, ok := u.User.Password()
+	require.True(t, ok)
+	require.NotEmpty(t, p)
+	return p
+}
+
+// TestEvidenceCommandsWithoutRole runs verify, prove and export as a login
+// in no rac role, on a ledger of one tenant (so it sees every tenant): it
+// may read neither the tables nor the audit views, and is told which roles
+// can.
+func TestEvidenceCommandsWithoutRole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.NewDatabase(t)
+	pool := newPool(t, db.URL)
+	expectOne(t, pool)
+	settle(t, pool)
+	require.Equal(t, exitOK, rac(ctx, dbEnv(db.URL), "seal").code)
+	url, _ := pgtest.LoginRole(t, db)
+	for _, args := range [][]string{
+		{"verify"},
+		{"prove", "--table", "expectations", "--id", "1"},
+		{"export", "--seals", "1", "--out", filepath.Join(t.TempDir(), "x")},
+	} {
+		res := rac(ctx, dbEnv(url), args...)
+		require.Equal(t, exitError, res.code, "%v: %s%s", args, res.stdout, res.stderr)
+		require.Contains(t, res.stderr, "permission denied", args)
+		require.Contains(t, res.stderr, "hint: this login may read neither the ledger tables nor the audit views rac "+args[0]+" reads", args)
+		require.Contains(t, res.stderr, "member of rac_auditor", args)
+		require.NotContains(t, res.stderr, password(t, url), args)
 	}
 }
