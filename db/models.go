@@ -50,6 +50,133 @@ type RacActionStatus struct {
 	Tenant string
 }
 
+// rac.acks as the canonical encoding reads it (docs/canonical-encoding.md), for the session's tenants.
+type RacAuditAck struct {
+	ID             *int64
+	TxID           int64
+	Tenant         string
+	RunID          uuid.UUID
+	Domain         string
+	Action         string
+	AckedAt        time.Time
+	ResultID       *string
+	IdempotencyKey *string
+	Error          *string
+	Metadata       json.RawMessage
+	Author         string
+}
+
+// rac.expectations as the canonical encoding reads it (docs/canonical-encoding.md), for the session's tenants.
+type RacAuditExpectation struct {
+	ID         int64
+	TxID       int64
+	Tenant     string
+	RunID      uuid.UUID
+	Domain     string
+	Action     string
+	DeclaredAt time.Time
+	DeadlineAt *time.Time
+	DeadlineMs *int64
+	DeclaredBy *string
+	Metadata   json.RawMessage
+	Author     string
+}
+
+// rac.findings as the canonical encoding reads it (docs/canonical-encoding.md), for the session's tenants.
+type RacAuditFinding struct {
+	ID               int64
+	TxID             int64
+	Tenant           string
+	ReconciliationID int64
+	RunID            uuid.UUID
+	Domain           string
+	Action           string
+	Kind             string
+	ViolatedAt       time.Time
+	DetectedAt       time.Time
+	Detail           json.RawMessage
+}
+
+// rac.reconciliations as the canonical encoding reads it (docs/canonical-encoding.md); ledger-wide, like the table.
+type RacAuditReconciliation struct {
+	ID                  int64
+	TxID                int64
+	PassID              uuid.UUID
+	Batch               int32
+	Final               bool
+	Scope               string
+	HorizonFrom         int64
+	HorizonTo           int64
+	DeadlineFrom        time.Time
+	DeadlineTo          time.Time
+	AsOf                time.Time
+	GraceMs             int64
+	CandidateRuns       int32
+	FindingsRecorded    int32
+	ResolutionsRecorded int32
+	VerdictsRecorded    int32
+	StartedAt           time.Time
+	FinishedAt          time.Time
+	Reconciler          string
+}
+
+// rac.finding_resolutions as the canonical encoding reads it (docs/canonical-encoding.md), for the session's tenants.
+type RacAuditResolution struct {
+	ID               int64
+	TxID             int64
+	Tenant           string
+	FindingID        int64
+	ReconciliationID *int64
+	Resolution       string
+	ResolvedAt       time.Time
+	RecordedAt       time.Time
+	AckID            *int64
+	Actor            *string
+	Reason           *string
+	Author           string
+}
+
+// rac.seals, every column: the seal chain rac verify recomputes.
+type RacAuditSeal struct {
+	ID          int64
+	Version     int16
+	HorizonFrom int64
+	HorizonTo   int64
+	RowCounts   []int64
+	MerkleRoot  []byte
+	PrevHash    []byte
+	SealHash    []byte
+	SealedAt    time.Time
+}
+
+// rac.seal_chunks, the locating hints of rac verify; rows only for a session that sees every tenant.
+type RacAuditSealChunk struct {
+	SealID       int64
+	TableName    string
+	ChunkNo      int32
+	FirstID      int64
+	LastID       int64
+	RowCount     int32
+	LeafPrefixes []byte
+}
+
+// Names of the tenants this session sees (rac.tenant_scope()).
+type RacAuditTenant struct {
+	Name string
+}
+
+// rac.run_verdicts as the canonical encoding reads it (docs/canonical-encoding.md), for the session's tenants.
+type RacAuditVerdict struct {
+	ID               int64
+	TxID             int64
+	Tenant           string
+	ReconciliationID int64
+	RunID            uuid.UUID
+	Seq              int32
+	Verdict          string
+	RecordedAt       time.Time
+}
+
 // The login roles that wrote ledger rows: rows name their author by id. role_name is the name when the role first wrote; a role created again under a dropped role's name is a new author (another role_oid). A role registered by two transactions at once has two ids. Append-only.
 type RacAuthor struct {
 	ID        int32

@@ -679,19 +679,20 @@ func TestPrivileges(t *testing.T) {
 			privileges("rac_writer", "r,p,v,m,S"))
 		// advance_phase and governance_check: run orchestration (00013).
 		require.Equal(t, []string{"ack", "advance_phase", "author_id", "current_tenant", "domain_refusals", "domain_scope", "expect",
-			"governance_check", "is_session_author", "sees_whole_ledger", "tenant_scope"}, executable("rac_writer"))
+			"governance_check", "is_session_author", "sees_every_tenant", "sees_whole_ledger", "tenant_scope"}, executable("rac_writer"))
 	})
 
 	t.Run("public executes only the tenant scope functions", func(t *testing.T) {
 		// Row-level security policies and the report views call
 		// rac.tenant_scope as the querying role, and passes and seals ask
-		// rac.sees_whole_ledger; both tell a session only about itself.
+		// rac.sees_whole_ledger (through rac.sees_every_tenant, 00014);
+		// they tell a session only about itself.
 		// Every writer's policies look up its author and its domains
 		// (rac.author_id registers the session's own login, the domain
 		// functions answer for the session only); role names and the
 		// domain mapping are no secret (pg_roles shows every role).
-		require.Equal(t, []string{"author_id", "domain_refusals", "domain_scope", "is_session_author", "sees_whole_ledger", "tenant_scope"},
-			executable("public"))
+		require.Equal(t, []string{"author_id", "domain_refusals", "domain_scope", "is_session_author", "sees_every_tenant",
+			"sees_whole_ledger", "tenant_scope"}, executable("public"))
 		require.Equal(t, []string{"authors:SELECT", "domain_roles:SELECT"}, privileges("public", "r,p,v,m,S"))
 	})
 
@@ -704,8 +705,13 @@ func TestPrivileges(t *testing.T) {
 			require.Regexp(t, `:SELECT$`, p)
 		}
 		require.Subset(t, got, []string{"open_findings:SELECT", "run_status:SELECT"})
-		require.Equal(t, []string{"action_state", "author_id", "domain_refusals", "domain_scope", "is_session_author", "sees_whole_ledger",
-			"tenant_scope"}, executable("rac_auditor"))
+		// The evidence views of rac verify, prove and export (00014).
+		require.Subset(t, got, []string{"audit_acks:SELECT", "audit_expectations:SELECT", "audit_findings:SELECT",
+			"audit_reconciliations:SELECT", "audit_resolutions:SELECT", "audit_seal_chunks:SELECT", "audit_seals:SELECT",
+			"audit_tenants:SELECT", "audit_verdicts:SELECT"})
+		// schema_version: rac export's manifest (00014).
+		require.Equal(t, []string{"action_state", "author_id", "domain_refusals", "domain_scope", "is_session_author", "schema_version",
+			"sees_every_tenant", "sees_whole_ledger", "tenant_scope"}, executable("rac_auditor"))
 	})
 
 	t.Run("the reconciler reads the ledger and appends history", func(t *testing.T) {
@@ -720,8 +726,8 @@ func TestPrivileges(t *testing.T) {
 		for _, table := range []string{"acks", "contract_actions", "expectations", "tenants"} {
 			require.Contains(t, got, table+":SELECT")
 		}
-		require.Equal(t, []string{"action_state", "author_id", "domain_refusals", "domain_scope", "is_session_author", "sees_whole_ledger",
-			"tenant_scope"}, executable("rac_reconciler"))
+		require.Equal(t, []string{"action_state", "author_id", "domain_refusals", "domain_scope", "is_session_author", "schema_version",
+			"sees_every_tenant", "sees_whole_ledger", "tenant_scope"}, executable("rac_reconciler"))
 	})
 }
 

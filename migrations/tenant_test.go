@@ -129,6 +129,19 @@ func TestTenantIsolation(t *testing.T) {
 			require.Zero(t, count(t, auditor, `SELECT count(*) FROM `+view+` WHERE tenant_id <> 'a'`), view)
 		}
 		require.Positive(t, count(t, auditor, `SELECT count(*) FROM rac.action_status WHERE run_id = $1`, ts.runA))
+		// The evidence views of migration 00014 too; the locating hints,
+		// which cover every tenant's rows, not at all.
+		for _, view := range []string{"rac.audit_expectations", "rac.audit_acks", "rac.audit_findings",
+			"rac.audit_resolutions", "rac.audit_verdicts"} {
+			require.Zero(t, count(t, auditor, `SELECT count(*) FROM `+view+` WHERE tenant <> 'a'`), view)
+		}
+		require.Positive(t, count(t, auditor, `SELECT count(*) FROM rac.audit_expectations WHERE run_id = $1`, ts.runA))
+		require.Equal(t, 1, count(t, auditor, `SELECT count(*) FROM rac.audit_tenants`))
+		require.Equal(t, 1, count(t, auditor, `SELECT count(*) FROM rac.audit_tenants WHERE name = 'a'`))
+		require.Zero(t, count(t, auditor, `SELECT count(*) FROM rac.audit_seal_chunks`))
+		var whole bool
+		require.NoError(t, auditor.QueryRow(b.ctx, `SELECT rac.sees_whole_ledger()`).Scan(&whole))
+		require.False(t, whole)
 		// b's runs appear only as the drift acks a wrote for them.
 		for _, run := range []uuid.UUID{ts.runB, ts.unacked} {
 			require.Equal(t, 1, count(t, auditor, `SELECT count(*) FROM rac.action_status WHERE run_id = $1`, run))

@@ -13,7 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/racledger/racledger/internal/migrate"
+	"github.com/racledger/racledger/internal/seal"
 )
 
 // exitInterrupted is the exit code of a command stopped by SIGINT (128 +
@@ -229,30 +229,40 @@ func migrateHint(err error) string {
 	return ""
 }
 
-// privilegeHint returns a hint when a read-only evidence command (verify,
-// prove, export) was refused a table: rac_auditor is granted the report
-// views only, and these commands read the ledger tables, the seals and the
-// migrations' version table themselves.
-func privilegeHint(command string, err error) string {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
-		return ""
-	}
+// isEvidenceCommand reports whether command is a read-only evidence
+// command: verify, prove or export.
+func isEvidenceCommand(command string) bool {
 	switch command {
 	case "verify", "prove", "export":
-	default:
+		return true
+	}
+	return false
+}
+
+// privilegeHint returns a hint when a read-only evidence command (verify,
+// prove, export) was refused a table or view: it reads the ledger tables
+// (operators) or the audit views of migration 00014 (rac_auditor).
+func privilegeHint(command string, err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "42501" || !isEvidenceCommand(command) {
 		return ""
 	}
-	hint := "this login may not read the tables rac " + command + " reads: rac_auditor is granted the report views only. " +
-		"Run it as a member of rac_reconciler, which reads every tenant's rows (read-only commands write nothing, on a " +
-		"primary or a standby)"
-	if command == "export" {
-		hint += ", after GRANT SELECT ON " + migrate.TableName + " TO rac_reconciler (export reads the schema version, " +
-			"which no migration grants yet). A login pinned to some tenants exports its tenants once granted " +
-			"SELECT ON ALL TABLES IN SCHEMA rac and on " + migrate.TableName + "; it cannot verify or prove seals, " +
-			"which cover every tenant's rows"
+	return "this login may read neither the ledger tables nor the audit views rac " + command + " reads: run it as a " +
+		"member of rac_auditor (which reads the audit views; run `rac migrate up` if the database predates them) or " +
+		"of rac_reconciler (read-only commands write nothing, on a primary or a standby)"
+}
+
+// partialViewHint returns a hint when an evidence command was refused
+// because the login sees only some tenants: every seal covers the rows of
+// every tenant.
+func partialViewHint(command string, err error) string {
+	if !errors.Is(err, seal.ErrPartialView) || !isEvidenceCommand(command) {
+		return ""
 	}
-	return hint
+	return "this login sees only some tenants (rac.tenant_roles pins it, or rac.tenant names one), and every seal " +
+		"covers the rows of every tenant, including those it cannot see: it cannot verify seals, prove rows or export " +
+		"by seal range. It can export its tenants' rows by time range (--from/--to). To verify, use a login that sees " +
+		"every tenant: a member of rac_auditor mapped to every tenant (tenant_id NULL in rac.tenant_roles), or of rac_reconciler"
 }
 
 // plainError rewrites the Go jargon of cancellation into words.

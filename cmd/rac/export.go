@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/racledger/racledger/internal/export"
+	"github.com/racledger/racledger/internal/seal"
 )
 
 const exportSynopsis = "rac export (--from TIME --to TIME | --seals A..B) --out DIR [--format csv|jsonl|parquet] [--tenant NAME] [--sign-key FILE] [--force] [--wait DURATION] [--database-url URL]"
@@ -54,6 +55,13 @@ func runExport(ctx context.Context, env *environment, args []string) (int, error
 		return exitError, err
 	}
 	defer pool.Close()
+	if opts.Seals != nil {
+		// Seals cover every tenant's rows: a login that sees some tenants
+		// is refused before anything is written.
+		if err := seal.RequireWholeLedger(ctx, pool); err != nil {
+			return exitError, fmt.Errorf("export --seals: %w", err)
+		}
+	}
 	if opts.Seals == nil {
 		// A standby cannot see the primary's open transactions, so it
 		// cannot wait for those that may still write into the range: an

@@ -193,6 +193,9 @@ func finish(ctx context.Context, env *environment, c command, code int, err erro
 	if hint := privilegeHint(c.name, err); hint != "" {
 		fmt.Fprintf(env.stderr, "hint: %s\n", hint)
 	}
+	if hint := partialViewHint(c.name, err); hint != "" {
+		fmt.Fprintf(env.stderr, "hint: %s\n", hint)
+	}
 	if code == exitOK {
 		code = exitError
 	}

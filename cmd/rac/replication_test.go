@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -423,12 +424,42 @@ func TestReplicationStandbyCommands(t *testing.T) {
 	require.Equal(t, first, exportFiles(t, dirs[1]), "a re-export on the standby is byte-identical")
 	require.Equal(t, first, exportFiles(t, dirs[2]), "the primary's export is byte-identical")
 
+	// An auditor on the standby: a login in rac_auditor that sees every
+	// tenant verifies, proves and exports from the audit views, with the
+	// superuser's results.
+	_, err := ppool.Exec(ctx, `CREATE ROLE standby_auditor LOGIN IN ROLE rac_auditor;
+		INSERT INTO rac.tenant_roles (role_name, tenant_id) VALUES ('standby_auditor', NULL)`)
+	require.NoError(t, err)
+	waitReplayed(t, ctx, ppool, spool)
+	aurl, err := url.Parse(surl)
+	require.NoError(t, err)
+	aurl.User = url.User("standby_auditor")
+	auditor := dbEnv(aurl.String())
+	code, want := verifyOutput(t, env)
+	require.Equal(t, exitOK, code)
+	code, got := verifyOutput(t, auditor)
+	require.Equal(t, exitOK, code)
+	require.Equal(t, want, got)
+	res = rac(ctx, auditor, "verify", "--head", head)
+	require.Equal(t, exitOK, res.code, res.stdout+res.stderr)
+	proofs := []string{}
+	for _, e := range []map[string]string{env, auditor} {
+		res := rac(ctx, e, "prove", "--table", "acks", "--id", "1")
+		require.Equal(t, exitOK, res.code, res.stderr)
+		proofs = append(proofs, res.stdout)
+	}
+	require.Equal(t, proofs[0], proofs[1])
+	adir := t.TempDir()
+	res = rac(ctx, auditor, "export", "--seals", "1", "--out", adir, "--format", "jsonl")
+	require.Equal(t, exitOK, res.code, res.stdout+res.stderr)
+	require.Equal(t, first, exportFiles(t, adir), "the auditor's export on the standby is byte-identical")
+
 	res = rac(ctx, env, "report")
 	require.Contains(t, []int{exitOK, exitViolated}, res.code, res.stderr)
 	require.Contains(t, res.stdout, "STANDBY: this server is a standby; its data is as of ")
 	require.Contains(t, res.stdout, "replay lag ")
 
-	_, err := spool.Exec(ctx, "SELECT pg_wal_replay_pause()")
+	_, err = spool.Exec(ctx, "SELECT pg_wal_replay_pause()")
 	require.NoError(t, err)
 	waitFor(t, time.Minute, "replay paused", func() bool {
 		var state string

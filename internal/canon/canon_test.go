@@ -352,3 +352,31 @@ func TestSealHeaderOffset(t *testing.T) {
 	require.Equal(t, []uint64{0, 1, 3, 6, 10, 15, 21}, offsets)
 	require.Equal(t, hdr.TreeSize(), hdr.Offset(len(hdr.RowCounts)))
 }
+
+func TestSelectFromViews(t *testing.T) {
+	t.Parallel()
+	for v := int16(canon.FirstVersion); v <= canon.Version; v++ {
+		tables, err := canon.TablesAt(v)
+		require.NoError(t, err)
+		for i := range tables {
+			tb := &tables[i]
+			require.Equal(t, tb.Select, tb.SelectIn(canon.FromTables, "x.tx_id >= $1 AND x.tx_id < $2"), "the tables' statement is unchanged")
+			require.Equal(t, tb.Name, tb.Relation(canon.FromTables))
+			require.Equal(t, "rac.audit_"+tb.Stem, tb.Relation(canon.FromViews))
+			got := tb.SelectIn(canon.FromViews, "x.tx_id >= $1")
+			// The view alone, every canonical column under its own name.
+			require.Contains(t, got, "\nFROM rac.audit_"+tb.Stem+" x\nWHERE x.tx_id >= $1\nORDER BY x.id")
+			require.NotContains(t, got, "JOIN")
+			require.NotContains(t, got, tb.Name+" ")
+			for _, c := range tb.Columns {
+				require.Contains(t, got, "x."+c.Name, tb.Stem)
+				require.Equal(t, "x."+c.Name, tb.Ref(canon.FromViews, c.Name))
+			}
+		}
+	}
+	acks, _, err := canon.Lookup("acks")
+	require.NoError(t, err)
+	require.Equal(t, "t.name", acks.Ref(canon.FromTables, "tenant"))
+	require.Contains(t, acks.SelectIn(canon.FromViews, "true"), `x.tenant AS "tenant", x.run_id AS "run_id"`)
+	require.Contains(t, acks.SelectIn(canon.FromViews, "true"), `x.metadata::text AS "metadata"`)
+}

@@ -166,40 +166,101 @@ func withSelects(tables []Table) []Table {
 	return tables
 }
 
+// Source is where the canonical columns of the ledger tables are read
+// from. Both sources give the same values, so the same leaf bytes.
+type Source int
+
+const (
+	// FromTables reads the ledger tables, joined to their catalogs: what
+	// rac_reconciler, the schema owner and superusers read.
+	FromTables Source = iota
+	// FromViews reads the rac.audit_<stem> views of migration 00014, which
+	// resolve the catalog names with the same joins and are scoped to the
+	// session's tenants: what a login in rac_auditor reads.
+	FromViews
+)
+
+// String names the source: "tables" or "views".
+func (s Source) String() string {
+	if s == FromViews {
+		return "views"
+	}
+	return "tables"
+}
+
+// View returns the read-only view of migration 00014 with t's canonical
+// columns, e.g. "rac.audit_acks".
+func (t *Table) View() string { return "rac.audit_" + t.Stem }
+
+// Relation returns the relation src reads t's rows from: its table or
+// its view. Both have the columns id and tx_id.
+func (t *Table) Relation(src Source) string {
+	if src == FromViews {
+		return t.View()
+	}
+	return t.Name
+}
+
 // SelectWhere returns the statement that reads t's canonical columns, in
 // Columns order and named as in Columns, for the rows that satisfy cond,
-// ordered by id. Catalog references are resolved to names; int4/int2
+// ordered by id, from the ledger table: SelectIn(FromTables, cond).
+func (t *Table) SelectWhere(cond string) string { return t.SelectIn(FromTables, cond) }
+
+// SelectIn returns the statement that reads t's canonical columns from
+// src, in Columns order and named as in Columns, for the rows that satisfy
+// cond, ordered by id. Catalog references are resolved to names; int4/int2
 // columns are cast to int8 and jsonb to text, so pgx decodes every value
-// to a type EncodeLeaf accepts. In cond, x is the table, t its tenant
+// to a type EncodeLeaf accepts. In cond, x is the table (or view) and
+// [Table.Ref] names a canonical column; from the table, t is its tenant
 // (rac.tenants) when it has a tenant column, c its contract action
 // (rac.contract_actions) when it has domain and action columns.
-func (t *Table) SelectWhere(cond string) string {
+func (t *Table) SelectIn(src Source, cond string) string {
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
-		var expr string
+		expr := t.Ref(src, c.Name)
 		switch {
-		case c.Name == "tenant":
-			expr = "t.name"
-		case c.Name == "domain" || c.Name == "action":
-			expr = "c." + c.Name
-		case c.Name == "author":
-			expr = "au.role_name::text"
+		case src == FromTables && (c.Name == "tenant" || c.Name == "domain" || c.Name == "action" || c.Name == "author"):
 		case c.Type == Int8:
-			expr = "x." + c.Name + "::int8"
+			expr += "::int8"
 		case c.Type == JSONB:
-			expr = "x." + c.Name + "::text"
-		default:
-			expr = "x." + c.Name
+			expr += "::text"
 		}
 		cols[i] = expr + " AS " + quoteIdent(c.Name)
 	}
-	return "SELECT " + strings.Join(cols, ", ") + "\n" + t.FromWhere(cond) + "\nORDER BY x.id"
+	return "SELECT " + strings.Join(cols, ", ") + "\n" + t.FromWhereIn(src, cond) + "\nORDER BY x.id"
+}
+
+// Ref returns the SQL expression of t's canonical column name in the FROM
+// clause of FromWhereIn(src, ...), uncast: from the table, t.name for
+// tenant, c.domain and c.action, au.role_name::text for author, else
+// x.name; from the view, x.name.
+func (t *Table) Ref(src Source, name string) string {
+	if src == FromViews {
+		return "x." + name
+	}
+	switch name {
+	case "tenant":
+		return "t.name"
+	case "domain", "action":
+		return "c." + name
+	case "author":
+		return "au.role_name::text"
+	}
+	return "x." + name
 }
 
 // FromWhere returns the FROM and WHERE clauses of SelectWhere(cond): the
 // table as x, joined to its catalog names, the rows satisfying cond.
-func (t *Table) FromWhere(cond string) string {
+func (t *Table) FromWhere(cond string) string { return t.FromWhereIn(FromTables, cond) }
+
+// FromWhereIn returns the FROM and WHERE clauses of SelectIn(src, cond):
+// the table as x, joined to its catalog names, or its view as x, and the
+// rows satisfying cond.
+func (t *Table) FromWhereIn(src Source, cond string) string {
 	var b strings.Builder
+	if src == FromViews {
+		return "FROM " + t.View() + " x\nWHERE " + cond
+	}
 	fmt.Fprintf(&b, "FROM %s x", t.Name)
 	if t.HasColumn("tenant") {
 		b.WriteString("\nJOIN rac.tenants t ON t.id = x.tenant_id")

@@ -18,7 +18,7 @@ import (
 
 	"github.com/racledger/racledger/db"
 	"github.com/racledger/racledger/internal/canon"
-	"github.com/racledger/racledger/internal/migrate"
+	"github.com/racledger/racledger/internal/evidence"
 	"github.com/racledger/racledger/internal/txutil"
 )
 
@@ -239,6 +239,9 @@ type exporter struct {
 	head *db.RacSeal
 	// seals are a seal range's seals, read in the snapshot.
 	seals []db.RacSeal
+	// src is where the snapshot reads the rows and seals: the ledger
+	// tables, or the audit views for a login that may read views only.
+	src canon.Source
 }
 
 func (e *exporter) cleanup() {
@@ -388,6 +391,9 @@ func (e *exporter) beginSnapshot(ctx context.Context, db DB) (pgx.Tx, *Manifest,
 	if _, err := tx.Exec(ctx, `SET LOCAL DateStyle = 'ISO, YMD'`); err != nil {
 		return fail(fmt.Errorf("set date style: %w", err))
 	}
+	if e.src, err = evidence.Detect(ctx, tx); err != nil {
+		return fail(err)
+	}
 	m := &Manifest{
 		FormatVersion:     ManifestFormatVersion,
 		Tool:              "rac",
@@ -429,33 +435,58 @@ func (e *exporter) beginSnapshot(ctx context.Context, db DB) (pgx.Tx, *Manifest,
 	// Row-level security shows the exporting session only its tenant
 	// scope (docs/sql-api.md, "Tenants"): say which tenants that was, so
 	// an export read by a pinned role does not pass for the whole ledger.
-	if err := tx.QueryRow(ctx, `
-		SELECT coalesce(array_agg(t.name ORDER BY t.name), '{}') FROM rac.tenants t
-		WHERE t.id = ANY (rac.tenant_scope())`).Scan(&m.VisibleTenants); err != nil {
-		return fail(fmt.Errorf("read the session's tenant scope: %w", err))
+	if m.VisibleTenants, err = e.visibleTenants(ctx, tx); err != nil {
+		return fail(err)
 	}
-	if e.opts.Tenant != "" {
-		var known bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM rac.tenants WHERE name = $1)`, e.opts.Tenant).Scan(&known); err != nil {
-			return fail(fmt.Errorf("look up tenant: %w", err))
-		}
-		if !known {
-			return fail(fmt.Errorf("%w: unknown tenant %q", ErrInvalid, e.opts.Tenant))
-		}
-		if !slices.Contains(m.VisibleTenants, e.opts.Tenant) {
-			return fail(fmt.Errorf("%w: tenant %q is outside this session's tenant scope %q (set rac.tenant, or export as a role that sees it)",
-				ErrInvalid, e.opts.Tenant, m.VisibleTenants))
-		}
+	if err := e.checkTenant(ctx, tx, m.VisibleTenants); err != nil {
+		return fail(err)
 	}
 	if err := e.readSeals(ctx, tx); err != nil {
 		return fail(err)
 	}
-	if err := tx.QueryRow(ctx, `
-		SELECT coalesce(max(version_id), 0) FROM `+pgx.Identifier{migrate.TableName}.Sanitize()+` WHERE is_applied`,
-	).Scan(&m.SchemaVersion); err != nil {
-		return fail(fmt.Errorf("read schema version: %w", err))
+	if m.SchemaVersion, err = evidence.SchemaVersion(ctx, tx); err != nil {
+		return fail(err)
 	}
 	return tx, m, nil
+}
+
+// visibleTenants returns the names of the tenants the session sees, in
+// name order. The audit views show only those.
+func (e *exporter) visibleTenants(ctx context.Context, tx pgx.Tx) ([]string, error) {
+	query := `SELECT coalesce(array_agg(t.name ORDER BY t.name), '{}') FROM rac.tenants t WHERE t.id = ANY (rac.tenant_scope())`
+	if e.src == canon.FromViews {
+		query = `SELECT coalesce(array_agg(t.name ORDER BY t.name), '{}') FROM rac.audit_tenants t`
+	}
+	var names []string
+	if err := tx.QueryRow(ctx, query).Scan(&names); err != nil {
+		return nil, fmt.Errorf("read the session's tenant scope: %w", err)
+	}
+	return names, nil
+}
+
+// checkTenant refuses an Options.Tenant that is unknown or outside the
+// session's scope (visible). A login reading the audit views sees no
+// other tenant, so it is told the tenant is one or the other.
+func (e *exporter) checkTenant(ctx context.Context, tx pgx.Tx, visible []string) error {
+	if e.opts.Tenant == "" || (e.src == canon.FromViews && slices.Contains(visible, e.opts.Tenant)) {
+		return nil
+	}
+	if e.src == canon.FromViews {
+		return fmt.Errorf("%w: tenant %q is unknown or outside this session's tenant scope %q (export as a login that sees it)",
+			ErrInvalid, e.opts.Tenant, visible)
+	}
+	var known bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM rac.tenants WHERE name = $1)`, e.opts.Tenant).Scan(&known); err != nil {
+		return fmt.Errorf("look up tenant: %w", err)
+	}
+	if !known {
+		return fmt.Errorf("%w: unknown tenant %q", ErrInvalid, e.opts.Tenant)
+	}
+	if !slices.Contains(visible, e.opts.Tenant) {
+		return fmt.Errorf("%w: tenant %q is outside this session's tenant scope %q (set rac.tenant, or export as a role that sees it)",
+			ErrInvalid, e.opts.Tenant, visible)
+	}
+	return nil
 }
 
 // writeTable streams t's rows in the range to its file and returns the
@@ -524,8 +555,8 @@ func (e *exporter) rangeCond(t *canon.Table, lo, hi string) string {
 }
 
 // filter returns the condition selecting the exported rows of t in its
-// canon.Table.SelectWhere: the range and, with a tenant, the tenant's
-// name (t.name, the alias SelectWhere gives rac.tenants). bind renders
+// canon.Table.SelectIn: the range and, with a tenant, the tenant's name
+// (canon.Table.Ref of the tenant column). bind renders
 // each value as SQL: a placeholder for a query (params.bind), a literal
 // for COPY, which takes no parameters (literal).
 func (e *exporter) filter(t *canon.Table, bind func(v any) string) string {
@@ -536,7 +567,7 @@ func (e *exporter) filter(t *canon.Table, bind func(v any) string) string {
 		cond = e.rangeCond(t, bind(e.opts.From)+"::timestamptz", bind(e.opts.To)+"::timestamptz")
 	}
 	if e.opts.Tenant != "" && tenantScoped(t) {
-		cond += " AND t.name = " + bind(e.opts.Tenant)
+		cond += " AND " + t.Ref(e.src, "tenant") + " = " + bind(e.opts.Tenant)
 	}
 	return cond
 }
@@ -566,14 +597,14 @@ func literal(v any) string {
 // query returns t's SELECT with parameters.
 func (e *exporter) query(t *canon.Table) (string, []any) {
 	var args params
-	query := t.SelectWhere(e.filter(t, args.bind))
+	query := t.SelectIn(e.src, e.filter(t, args.bind))
 	return query, args
 }
 
 // copyCSV streams t's rows with COPY ... TO STDOUT (FORMAT csv, HEADER).
 // COPY takes no parameters, so the range and tenant are literals.
 func (e *exporter) copyCSV(ctx context.Context, tx pgx.Tx, t *canon.Table, w io.Writer, prog *progress) (int64, error) {
-	sel := t.SelectWhere(e.filter(t, literal))
+	sel := t.SelectIn(e.src, e.filter(t, literal))
 	tag, err := tx.Conn().PgConn().CopyTo(ctx, progressWriter{w, prog}, "COPY ("+sel+") TO STDOUT WITH (FORMAT csv, HEADER)")
 	if err != nil {
 		return 0, fmt.Errorf("copy %s: %w", t.Name, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/racledger/racledger/db"
 	"github.com/racledger/racledger/internal/canon"
+	"github.com/racledger/racledger/internal/evidence"
 )
 
 // coverSQL counts, per seal, the rows of one table that an export holds:
@@ -18,13 +19,13 @@ import (
 // seal whose window [horizon_from, horizon_to) holds it, found through the
 // unique index on horizon_from (the latest seal starting at or below it).
 // A NULL seal id counts the rows no seal covers yet. %s is the FROM and
-// WHERE clause of the export's SELECT.
+// WHERE clause of the export's SELECT, the second the seals' relation.
 const coverSQL = `
 SELECT s.id, sum(g.n)::int8
 FROM (SELECT x.tx_id::int8 AS tx_id, count(*) AS n
       %s
       GROUP BY 1) g
-LEFT JOIN LATERAL (SELECT id, horizon_to FROM rac.seals
+LEFT JOIN LATERAL (SELECT id, horizon_to FROM %s
                    WHERE horizon_from <= g.tx_id
                    ORDER BY horizon_from DESC LIMIT 1) s ON g.tx_id < s.horizon_to
 GROUP BY s.id`
@@ -43,7 +44,7 @@ func (e *exporter) addSeals(ctx context.Context, tx pgx.Tx, m *Manifest) error {
 			continue // omitted
 		}
 		var args params
-		query := fmt.Sprintf(coverSQL, t.FromWhere(e.filter(t, args.bind))) // before args is read
+		query := fmt.Sprintf(coverSQL, t.FromWhereIn(e.src, e.filter(t, args.bind)), evidence.SealsRelation(e.src)) // before args is read
 		rows, err := tx.Query(ctx, query, args...)
 		if err != nil {
 			return fmt.Errorf("count %s rows per seal: %w", t.Name, err)
@@ -87,7 +88,7 @@ func (e *exporter) addSeals(ctx context.Context, tx pgx.Tx, m *Manifest) error {
 			ids = append(ids, id)
 		}
 		slices.Sort(ids)
-		rows, err := db.New().SealsByIDs(ctx, tx, ids)
+		rows, err := evidence.SealsByIDs(ctx, tx, e.src, ids)
 		if err != nil {
 			return fmt.Errorf("read seals: %w", err)
 		}
@@ -134,8 +135,7 @@ func sealFromDB(r db.RacSeal, exported map[int64][]int64) (Seal, error) {
 // and, for a seal range, its seals and tx_id bounds; an unknown seal is
 // the caller's error.
 func (e *exporter) readSeals(ctx context.Context, tx pgx.Tx) error {
-	q := db.New()
-	head, err := q.SealHead(ctx, tx)
+	head, err := evidence.SealHead(ctx, tx, e.src)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		e.head = nil
@@ -148,7 +148,7 @@ func (e *exporter) readSeals(ctx context.Context, tx pgx.Tx) error {
 		return nil
 	}
 	r := e.opts.Seals
-	seals, err := q.SealsBetween(ctx, tx, db.SealsBetweenParams{FromID: r.From, ToID: r.To})
+	seals, err := evidence.SealsBetween(ctx, tx, e.src, r.From, r.To)
 	if err != nil {
 		return fmt.Errorf("read seals %s: %w", r, err)
 	}

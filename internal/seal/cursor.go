@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/racledger/racledger/internal/canon"
+	"github.com/racledger/racledger/internal/evidence"
 )
 
 // fetchSize is the number of rows one FETCH returns; it is also the size of
@@ -41,9 +42,14 @@ type leafCursor struct {
 	kept   []byte
 }
 
-// openLeafCursor declares a cursor over table's rows with from <= tx_id < to.
-func openLeafCursor(ctx context.Context, tx pgx.Tx, table *canon.Table, name string, from, to int64) (*leafCursor, error) {
-	if _, err := tx.Exec(ctx, "DECLARE "+name+" NO SCROLL CURSOR FOR "+table.Select, from, to); err != nil {
+// openLeafCursor declares a cursor over table's rows with from <= tx_id < to,
+// read from src.
+func openLeafCursor(ctx context.Context, tx pgx.Tx, src canon.Source, table *canon.Table, name string, from, to int64) (*leafCursor, error) {
+	query := table.Select
+	if src != canon.FromTables {
+		query = table.SelectIn(src, "x.tx_id >= $1 AND x.tx_id < $2")
+	}
+	if _, err := tx.Exec(ctx, "DECLARE "+name+" NO SCROLL CURSOR FOR "+query, from, to); err != nil {
 		return nil, fmt.Errorf("open cursor on %s: %w", table.Name, err)
 	}
 	return &leafCursor{tx: tx, table: table, name: name}, nil
@@ -133,18 +139,18 @@ type window struct {
 }
 
 // streamWindow streams the canonical rows with from <= tx_id < to of every
-// ledger table, encoded with version (the seal's), in seal order, through a cursor called name of tx, one
-// table at a time. It calls each, when not nil, with every batch of rows
+// ledger table, read from src and encoded with version (the seal's), in
+// seal order, through a cursor called name of tx, one table at a time. It calls each, when not nil, with every batch of rows
 // (the slice is reused afterwards) and returns the window's tree and
 // counts, and the leaf data of row keep.
-func streamWindow(ctx context.Context, tx pgx.Tx, name string, version int16, from, to int64, keep rowKey, each func(table int, batch []leafRow) error) (window, error) {
+func streamWindow(ctx context.Context, tx pgx.Tx, src canon.Source, name string, version int16, from, to int64, keep rowKey, each func(table int, batch []leafRow) error) (window, error) {
 	tables, err := canon.TablesAt(version)
 	if err != nil {
 		return window{}, err
 	}
 	w := window{counts: make([]int64, len(tables))}
 	for i := range tables {
-		cur, err := openLeafCursor(ctx, tx, &tables[i], name, from, to)
+		cur, err := openLeafCursor(ctx, tx, src, &tables[i], name, from, to)
 		if err != nil {
 			return window{}, err
 		}
@@ -189,9 +195,11 @@ type prefixCursor struct {
 	done bool
 }
 
-func openPrefixCursor(ctx context.Context, tx pgx.Tx, name string, sealID int64, table string) (*prefixCursor, error) {
+// openPrefixCursor declares a cursor over the stored prefixes of one table
+// of one seal, read from src.
+func openPrefixCursor(ctx context.Context, tx pgx.Tx, src canon.Source, name string, sealID int64, table string) (*prefixCursor, error) {
 	_, err := tx.Exec(ctx, "DECLARE "+name+` NO SCROLL CURSOR FOR
-		SELECT leaf_prefixes FROM rac.seal_chunks WHERE seal_id = $1 AND table_name = $2 ORDER BY chunk_no`,
+		SELECT leaf_prefixes FROM `+evidence.ChunksRelation(src)+` WHERE seal_id = $1 AND table_name = $2 ORDER BY chunk_no`,
 		sealID, table)
 	if err != nil {
 		return nil, fmt.Errorf("open hint cursor: %w", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/racledger/racledger/db"
 	"github.com/racledger/racledger/internal/canon"
+	"github.com/racledger/racledger/internal/evidence"
 )
 
 // ProofVersion is the version of the Proof JSON layout.
@@ -86,16 +87,20 @@ func ProveThrough(ctx context.Context, pool *pgxpool.Pool, table string, id int6
 	if err := seesWholeLedger(ctx, tx); err != nil {
 		return nil, fmt.Errorf("prove: %w", err)
 	}
+	src, err := evidence.Detect(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("prove: %w", err)
+	}
 
 	var txID int64
-	err = tx.QueryRow(ctx, "SELECT tx_id FROM "+tbl.Name+" WHERE id = $1", id).Scan(&txID)
+	err = tx.QueryRow(ctx, "SELECT tx_id FROM "+tbl.Relation(src)+" WHERE id = $1", id).Scan(&txID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s id %d", ErrRowNotFound, tbl.Stem, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("prove: read %s id %d: %w", tbl.Stem, id, err)
 	}
-	s, err := queries.SealCovering(ctx, tx, txID)
+	s, err := evidence.SealCovering(ctx, tx, src, txID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s id %d (tx %d)", ErrNotSealed, tbl.Stem, id, txID)
 	}
@@ -114,7 +119,7 @@ func ProveThrough(ctx context.Context, pool *pgxpool.Pool, table string, id int6
 	// table's rows of the window with a smaller id.
 	index := hdr.Offset(tblIndex)
 	var before int64
-	err = tx.QueryRow(ctx, "SELECT count(*) FROM "+tbl.Name+" WHERE tx_id >= $1 AND tx_id < $2 AND id < $3",
+	err = tx.QueryRow(ctx, "SELECT count(*) FROM "+tbl.Relation(src)+" WHERE tx_id >= $1 AND tx_id < $2 AND id < $3",
 		hdr.HorizonFrom, hdr.HorizonTo, id).Scan(&before)
 	if err != nil {
 		return nil, fmt.Errorf("prove: position of %s id %d: %w", tbl.Stem, id, err)
@@ -126,7 +131,7 @@ func ProveThrough(ctx context.Context, pool *pgxpool.Pool, table string, id int6
 		return nil, fmt.Errorf("prove: seal %d does not match the rows (run rac verify): %w", s.ID, err)
 	}
 
-	w, err := streamWindow(ctx, tx, "prove_rows", hdr.Version, hdr.HorizonFrom, hdr.HorizonTo, rowKey{table: tblIndex, id: id},
+	w, err := streamWindow(ctx, tx, src, "prove_rows", hdr.Version, hdr.HorizonFrom, hdr.HorizonTo, rowKey{table: tblIndex, id: id},
 		func(_ int, batch []leafRow) error {
 			for _, r := range batch {
 				pb.Add(r.hash)
@@ -157,7 +162,7 @@ func ProveThrough(ctx context.Context, pool *pgxpool.Pool, table string, id int6
 		p.AuditPath[i] = h.String()
 	}
 	for after := s.ID; through == 0 || after < through; {
-		next, err := queries.SealNext(ctx, tx, after)
+		next, err := evidence.SealNext(ctx, tx, src, after)
 		if errors.Is(err, pgx.ErrNoRows) {
 			if through != 0 {
 				return nil, fmt.Errorf("prove: no seal %d: the chain ends at seal %d", through, after)

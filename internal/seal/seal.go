@@ -33,12 +33,14 @@ var ErrInvalidOptions = errors.New("seal: invalid options")
 var ErrConflict = errors.New("seal: another sealer appended this seal first")
 
 // ErrPartialView is returned (wrapped) when the session does not see every
-// ledger row: row-level security limits it to some tenants (a pinned role,
-// or rac.tenant set for a role that is not an operator). A seal, a
+// ledger row: its tenant scope (row-level security on the tables, the same
+// scope on the audit views) is some tenants only (a pinned role, or
+// rac.tenant set for a role that is not an operator). A seal, a
 // verification or a proof over some tenants' rows would be wrong, so none
 // is attempted. Seal as the table owner, a superuser or a member of
-// rac_reconciler.
-var ErrPartialView = errors.New("seal: this session does not see every ledger row (row-level security limits it to some tenants)")
+// rac_reconciler; verify and prove as one of those or as a rac_auditor
+// login that sees every tenant.
+var ErrPartialView = errors.New("seal: this session does not see every ledger row (its tenant scope is some tenants only)")
 
 // ErrHeadTampered is returned (wrapped, with what was found) when the head
 // of the chain does not verify against its rows or its predecessor: a seal
@@ -254,7 +256,7 @@ func sealTx(ctx context.Context, tx pgx.Tx, version int16, tr *tracker) (Result,
 
 	prefixes := make([]byte, 0, 8*fetchSize)
 	chunks := make([]int32, len(canon.Tables))
-	w, err := streamWindow(ctx, tx, "seal_rows", hdr.Version, hdr.HorizonFrom, hdr.HorizonTo, rowKey{}, func(i int, batch []leafRow) error {
+	w, err := streamWindow(ctx, tx, canon.FromTables, "seal_rows", hdr.Version, hdr.HorizonFrom, hdr.HorizonTo, rowKey{}, func(i int, batch []leafRow) error {
 		prefixes = prefixes[:0]
 		for _, r := range batch {
 			prefixes = append(prefixes, r.hash[:8]...)
@@ -327,7 +329,7 @@ func checkHead(ctx context.Context, tx pgx.Tx, head *db.RacSeal) error {
 	hdr, t := checkSeal(head, pred, from)
 	if t == nil {
 		var err error
-		if t, err = verifyRowsTx(ctx, tx, hdr, nil); err != nil {
+		if t, err = verifyRowsTx(ctx, tx, canon.FromTables, hdr, nil); err != nil {
 			return fmt.Errorf("seal: verify the head: %w", err)
 		}
 	}
@@ -336,6 +338,11 @@ func checkHead(ctx context.Context, tx pgx.Tx, head *db.RacSeal) error {
 	}
 	return nil
 }
+
+// RequireWholeLedger returns ErrPartialView unless the session reads every
+// ledger row: a check callers make before work that needs every row (an
+// export by seal range), so they refuse before writing anything.
+func RequireWholeLedger(ctx context.Context, q db.DBTX) error { return seesWholeLedger(ctx, q) }
 
 // seesWholeLedger returns ErrPartialView unless the session reads every
 // ledger row.

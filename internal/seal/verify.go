@@ -11,6 +11,7 @@ import (
 
 	"github.com/racledger/racledger/db"
 	"github.com/racledger/racledger/internal/canon"
+	"github.com/racledger/racledger/internal/evidence"
 )
 
 // Kinds of tampering Verify reports.
@@ -155,6 +156,10 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 	if err := seesWholeLedger(ctx, pool); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
+	src, err := evidence.Detect(ctx, pool)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
 	rep := &Report{}
 	var prev *db.RacSeal
 	after := int64(0)
@@ -166,7 +171,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 		return nil, err
 	}
 	for {
-		s, err := queries.SealNext(ctx, pool, after)
+		s, err := evidence.SealNext(ctx, pool, src, after)
 		if errors.Is(err, pgx.ErrNoRows) {
 			break
 		}
@@ -179,7 +184,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 			rep.Tamper = t
 			return rep, nil
 		}
-		t, err = verifyRows(ctx, pool, hdr, tr)
+		t, err = verifyRows(ctx, pool, src, hdr, tr)
 		if err != nil {
 			return nil, err
 		}
@@ -225,7 +230,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 	if prev != nil {
 		rep.UnsealedFrom = prev.HorizonTo
 	}
-	unsealed, err := countUnsealed(ctx, pool, rep.UnsealedFrom)
+	unsealed, err := countUnsealed(ctx, pool, src, rep.UnsealedFrom)
 	if err != nil {
 		return nil, err
 	}
@@ -276,12 +281,13 @@ func timeline(ctx context.Context, pool *pgxpool.Pool) int64 {
 	return tl
 }
 
-// countUnsealed counts, per ledger table, the rows with tx_id >= from.
-func countUnsealed(ctx context.Context, pool *pgxpool.Pool, from int64) ([]int64, error) {
+// countUnsealed counts, per ledger table read from src, the rows with
+// tx_id >= from.
+func countUnsealed(ctx context.Context, pool *pgxpool.Pool, src canon.Source, from int64) ([]int64, error) {
 	counts := make([]int64, len(canon.Tables))
 	for i := range canon.Tables {
 		t := &canon.Tables[i]
-		if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+t.Name+" WHERE tx_id >= $1", from).Scan(&counts[i]); err != nil {
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+t.Relation(src)+" WHERE tx_id >= $1", from).Scan(&counts[i]); err != nil {
 			return nil, fmt.Errorf("verify: count the unsealed rows of %s: %w", t.Name, err)
 		}
 	}
@@ -333,22 +339,22 @@ func headerOf(s *db.RacSeal) canon.SealHeader {
 }
 
 // verifyRows recomputes one seal's counts and root from the rows, in a
-// REPEATABLE READ READ ONLY transaction of its own, reporting the rows it
-// reads to tr (nil: none); they match when it returns no Tamper and no
-// error.
-func verifyRows(ctx context.Context, pool *pgxpool.Pool, hdr canon.SealHeader, tr *tracker) (*Tamper, error) {
+// REPEATABLE READ READ ONLY transaction of its own, reading src and
+// reporting the rows it reads to tr (nil: none); they match when it
+// returns no Tamper and no error.
+func verifyRows(ctx context.Context, pool *pgxpool.Pool, src canon.Source, hdr canon.SealHeader, tr *tracker) (*Tamper, error) {
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("verify: begin: %w", err)
 	}
 	defer rollback(ctx, tx)
-	return verifyRowsTx(ctx, tx, hdr, tr)
+	return verifyRowsTx(ctx, tx, src, hdr, tr)
 }
 
 // verifyRowsTx is verifyRows in the caller's transaction, whose snapshot
 // must see every row of the seal's window (any snapshot taken after the
 // seal's horizon does).
-func verifyRowsTx(ctx context.Context, tx pgx.Tx, hdr canon.SealHeader, tr *tracker) (*Tamper, error) {
+func verifyRowsTx(ctx context.Context, tx pgx.Tx, src canon.Source, hdr canon.SealHeader, tr *tracker) (*Tamper, error) {
 	var each func(int, []leafRow) error
 	if tr != nil {
 		each = func(i int, batch []leafRow) error {
@@ -356,7 +362,7 @@ func verifyRowsTx(ctx context.Context, tx pgx.Tx, hdr canon.SealHeader, tr *trac
 			return nil
 		}
 	}
-	w, err := streamWindow(ctx, tx, "verify_rows", hdr.Version, hdr.HorizonFrom, hdr.HorizonTo, rowKey{}, each)
+	w, err := streamWindow(ctx, tx, src, "verify_rows", hdr.Version, hdr.HorizonFrom, hdr.HorizonTo, rowKey{}, each)
 	if err != nil {
 		return nil, fmt.Errorf("verify seal %d: %w", hdr.ID, err)
 	}
@@ -369,7 +375,7 @@ func verifyRowsTx(ctx context.Context, tx pgx.Tx, hdr canon.SealHeader, tr *trac
 		return nil, nil
 	}
 	// Detected. Name the row, with the hints, in the same snapshot.
-	t, err := locate(ctx, tx, hdr, counts)
+	t, err := locate(ctx, tx, src, hdr, counts)
 	if err != nil {
 		return nil, err
 	}
@@ -383,14 +389,14 @@ func verifyRowsTx(ctx context.Context, tx pgx.Tx, hdr canon.SealHeader, tr *trac
 // prefixes and names the first row that differs. The hints are not trusted:
 // detection already happened; if they were altered too, locate can only
 // report the table whose count differs, or the root.
-func locate(ctx context.Context, tx pgx.Tx, hdr canon.SealHeader, counts []int64) (*Tamper, error) {
+func locate(ctx context.Context, tx pgx.Tx, src canon.Source, hdr canon.SealHeader, counts []int64) (*Tamper, error) {
 	tables, err := canon.TablesAt(hdr.Version)
 	if err != nil {
 		return nil, fmt.Errorf("verify seal %d: locate: %w", hdr.ID, err)
 	}
 	for i := range tables {
 		table := &tables[i]
-		t, err := locateInTable(ctx, tx, hdr.ID, table, hdr.HorizonFrom, hdr.HorizonTo)
+		t, err := locateInTable(ctx, tx, src, hdr.ID, table, hdr.HorizonFrom, hdr.HorizonTo)
 		if err != nil {
 			return nil, fmt.Errorf("verify seal %d: locate: %w", hdr.ID, err)
 		}
@@ -408,13 +414,13 @@ func locate(ctx context.Context, tx pgx.Tx, hdr canon.SealHeader, counts []int64
 	return &Tamper{SealID: hdr.ID, Kind: KindRoot, Detail: "the rows differ from the sealed ones but the hints cannot name the row (they were altered too)"}, nil
 }
 
-func locateInTable(ctx context.Context, tx pgx.Tx, sealID int64, table *canon.Table, from, to int64) (*Tamper, error) {
-	rows, err := openLeafCursor(ctx, tx, table, "locate_rows", from, to)
+func locateInTable(ctx context.Context, tx pgx.Tx, src canon.Source, sealID int64, table *canon.Table, from, to int64) (*Tamper, error) {
+	rows, err := openLeafCursor(ctx, tx, src, table, "locate_rows", from, to)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = rows.close(ctx) }()
-	hints, err := openPrefixCursor(ctx, tx, "locate_hints", sealID, table.Stem)
+	hints, err := openPrefixCursor(ctx, tx, src, "locate_hints", sealID, table.Stem)
 	if err != nil {
 		return nil, err
 	}
