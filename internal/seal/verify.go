@@ -166,7 +166,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 	if opts.From > 1 {
 		after = opts.From - 1
 	}
-	tr, err := verifyTracker(ctx, pool, opts.Progress, after)
+	tr, err := verifyTracker(ctx, pool, src, opts.Progress, after)
 	if err != nil {
 		return nil, err
 	}
@@ -240,13 +240,13 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts VerifyOptions) (*Repor
 
 // verifyTracker returns the tracker of a Verify call whose hook is hook
 // (nil without one) over the seals after seal after: its total is the
-// sum of the row counts they record.
-func verifyTracker(ctx context.Context, pool *pgxpool.Pool, hook func(Progress), after int64) (*tracker, error) {
+// sum of the row counts they record, read from src.
+func verifyTracker(ctx context.Context, pool *pgxpool.Pool, src canon.Source, hook func(Progress), after int64) (*tracker, error) {
 	if hook == nil {
 		return nil, nil
 	}
 	var total int64
-	err := pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM rac.seals, unnest(row_counts) n WHERE id > $1`,
+	err := pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0)::bigint FROM `+evidence.SealsRelation(src)+`, unnest(row_counts) n WHERE id > $1`,
 		after).Scan(&total)
 	if err != nil {
 		return nil, fmt.Errorf("verify: count the sealed rows: %w", err)
