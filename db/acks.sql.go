@@ -66,6 +66,49 @@ func (q *Queries) AckInsert(ctx context.Context, db DBTX, arg AckInsertParams) (
 	return result.RowsAffected(), nil
 }
 
+const ackInsertAs = `-- name: AckInsertAs :execrows
+INSERT INTO rac.acks (tenant_id, run_id, action_id, result_id, idempotency_key, error, metadata, author_id)
+SELECT $1, $2, $3::smallint,
+       NULLIF($4::text, ''), NULLIF($5::text, ''),
+       NULLIF($6::text, ''), NULLIF($7::text, '')::jsonb,
+       $8::integer
+WHERE NOT EXISTS (SELECT FROM rac.domain_roles)
+   OR $3::smallint = ANY (coalesce(rac.domain_scope('ack'), ARRAY[$3::smallint]))
+ON CONFLICT DO NOTHING
+`
+
+type AckInsertAsParams struct {
+	TenantID       int16
+	RunID          uuid.UUID
+	ActionID       int16
+	ResultID       string
+	IdempotencyKey string
+	Error          string
+	Metadata       string
+	AuthorID       int32
+}
+
+// AckInsert for a session whose author id the library knows (its
+// per-connection cache of SessionAuthor): the same row and the same
+// WHERE clause, without the author lookup. Row-level security still
+// checks the author of a bound writer.
+func (q *Queries) AckInsertAs(ctx context.Context, db DBTX, arg AckInsertAsParams) (int64, error) {
+	result, err := db.Exec(ctx, ackInsertAs,
+		arg.TenantID,
+		arg.RunID,
+		arg.ActionID,
+		arg.ResultID,
+		arg.IdempotencyKey,
+		arg.Error,
+		arg.Metadata,
+		arg.AuthorID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const ackRefusals = `-- name: AckRefusals :one
 SELECT rac.domain_refusals('ack', $1::smallint[])::smallint[] AS refused_action_ids
 `
@@ -148,4 +191,24 @@ func (q *Queries) AcksInsertMany(ctx context.Context, db DBTX, arg AcksInsertMan
 		return nil, err
 	}
 	return items, nil
+}
+
+const sessionAuthor = `-- name: SessionAuthor :one
+SELECT au.id AS author_id FROM rac.authors au
+WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole
+  AND au.first_seen < now()
+ORDER BY au.id
+LIMIT 1
+`
+
+// The author id of the session's login role for the library's
+// per-connection cache (no row: none yet): the smallest the snapshot
+// shows among those registered before this transaction began, so never
+// one this transaction registered itself (which a rollback would take
+// back).
+func (q *Queries) SessionAuthor(ctx context.Context, db DBTX) (int32, error) {
+	row := db.QueryRow(ctx, sessionAuthor)
+	var author_id int32
+	err := row.Scan(&author_id)
+	return author_id, err
 }

@@ -65,6 +65,7 @@ type Ledger struct {
 	tenant     string
 	declaredBy string
 	catalog    *catalog
+	authors    *authorCache
 	metrics    *metrics
 	// setupErr is a configuration error found by New; every write returns it.
 	setupErr error
@@ -80,6 +81,7 @@ func New(opts Options) *Ledger {
 		tenant:     opts.Tenant,
 		declaredBy: opts.DeclaredBy,
 		catalog:    newCatalog(),
+		authors:    newAuthorCache(),
 	}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
@@ -269,15 +271,33 @@ func (l *Ledger) Ack(ctx context.Context, dbtx DBTX, acks ...Ack) error {
 
 // ackOne is the hot path: one ack, one single-row INSERT.
 func (l *Ledger) ackOne(ctx context.Context, dbtx DBTX, tenantID, actionID int16, a Ack) error {
-	n, err := queries.AckInsert(ctx, dbtx, db.AckInsertParams{
-		TenantID:       tenantID,
-		RunID:          a.RunID,
-		ActionID:       actionID,
-		ResultID:       a.ResultID,
-		IdempotencyKey: a.IdempotencyKey,
-		Error:          a.Error,
-		Metadata:       string(a.Metadata),
-	})
+	author, known, err := l.authors.author(ctx, dbtx)
+	if err != nil {
+		return err
+	}
+	var n int64
+	if known {
+		n, err = queries.AckInsertAs(ctx, dbtx, db.AckInsertAsParams{
+			TenantID:       tenantID,
+			RunID:          a.RunID,
+			ActionID:       actionID,
+			ResultID:       a.ResultID,
+			IdempotencyKey: a.IdempotencyKey,
+			Error:          a.Error,
+			Metadata:       string(a.Metadata),
+			AuthorID:       author,
+		})
+	} else {
+		n, err = queries.AckInsert(ctx, dbtx, db.AckInsertParams{
+			TenantID:       tenantID,
+			RunID:          a.RunID,
+			ActionID:       actionID,
+			ResultID:       a.ResultID,
+			IdempotencyKey: a.IdempotencyKey,
+			Error:          a.Error,
+			Metadata:       string(a.Metadata),
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("rac: insert ack for run %s %s/%s: %w", a.RunID, a.Domain, a.Action, err)
 	}

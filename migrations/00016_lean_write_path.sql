@@ -22,15 +22,18 @@
 -- report an unknown name with their own typed errors.
 --
 -- The identity-guard triggers (migration 00009) on these two tables now
--- fire only for a role that could choose an id. A writer can choose an
--- identity id only with OVERRIDING SYSTEM VALUE, which needs INSERT on the
--- id column; rac_writer has INSERT on the written columns only
--- (migrations 00011, 00012), never on id, tx_id or the server's times, so
--- its statement is refused before any row exists, and a PL/pgSQL call per
--- ack bought nothing on top of that. The trigger's WHEN clause (evaluated
--- without a function call) runs the guard for roles that do hold INSERT
--- on id: the schema owner, superusers, and a role granted table-wide
--- INSERT, which keeps the guarantee for them as before.
+-- fire only for a role that could choose an id and could not defeat the
+-- guard anyway. A writer can choose an identity id only with OVERRIDING
+-- SYSTEM VALUE, which needs INSERT on the id column; rac_writer has INSERT
+-- on the written columns only (migrations 00011, 00012), never on id,
+-- tx_id or the server's times, so its statement is refused before any row
+-- exists, and a PL/pgSQL call per ack bought nothing on top of that. A
+-- role with the TRIGGER privilege on the table (its owner, a superuser)
+-- could add a trigger of its own that rewrites the id, so the guard never
+-- bound it either; the SQL functions run as the owner and leave ids to
+-- their defaults. The trigger's WHEN clause, evaluated without a function
+-- call of ours, runs the guard for the roles that remain: one granted
+-- table-wide INSERT, as before.
 
 -- The tenant check's function call. rac.tenant_scope() is a SECURITY
 -- DEFINER function with a pinned search_path, which costs as much as the
@@ -53,10 +56,14 @@ ALTER TABLE rac.expectations
 DROP TRIGGER acks_identity_guard ON rac.acks;
 DROP TRIGGER expectations_identity_guard ON rac.expectations;
 CREATE TRIGGER acks_identity_guard BEFORE INSERT ON rac.acks
-    FOR EACH ROW WHEN (has_column_privilege('rac.acks'::regclass, 'id', 'INSERT'))
+    FOR EACH ROW
+    WHEN (pg_catalog.has_column_privilege('rac.acks'::pg_catalog.regclass, 'id', 'INSERT')
+          AND NOT pg_catalog.has_table_privilege('rac.acks'::pg_catalog.regclass, 'TRIGGER'))
     EXECUTE FUNCTION rac.guard_ack_identity();
 CREATE TRIGGER expectations_identity_guard BEFORE INSERT ON rac.expectations
-    FOR EACH ROW WHEN (has_column_privilege('rac.expectations'::regclass, 'id', 'INSERT'))
+    FOR EACH ROW
+    WHEN (pg_catalog.has_column_privilege('rac.expectations'::pg_catalog.regclass, 'id', 'INSERT')
+          AND NOT pg_catalog.has_table_privilege('rac.expectations'::pg_catalog.regclass, 'TRIGGER'))
     EXECUTE FUNCTION rac.guard_identity('rac.expectations_id_seq');
 
 -- The write policies read the mapping as the writer: it names roles and

@@ -26,6 +26,32 @@ WHERE NOT EXISTS (SELECT FROM rac.domain_roles)
    OR @action_id::smallint = ANY (coalesce(rac.domain_scope('ack'), ARRAY[@action_id::smallint]))
 ON CONFLICT DO NOTHING;
 
+-- name: AckInsertAs :execrows
+-- AckInsert for a session whose author id the library knows (its
+-- per-connection cache of SessionAuthor): the same row and the same
+-- WHERE clause, without the author lookup. Row-level security still
+-- checks the author of a bound writer.
+INSERT INTO rac.acks (tenant_id, run_id, action_id, result_id, idempotency_key, error, metadata, author_id)
+SELECT @tenant_id, @run_id, @action_id::smallint,
+       NULLIF(@result_id::text, ''), NULLIF(@idempotency_key::text, ''),
+       NULLIF(@error::text, ''), NULLIF(@metadata::text, '')::jsonb,
+       @author_id::integer
+WHERE NOT EXISTS (SELECT FROM rac.domain_roles)
+   OR @action_id::smallint = ANY (coalesce(rac.domain_scope('ack'), ARRAY[@action_id::smallint]))
+ON CONFLICT DO NOTHING;
+
+-- name: SessionAuthor :one
+-- The author id of the session's login role for the library's
+-- per-connection cache (no row: none yet): the smallest the snapshot
+-- shows among those registered before this transaction began, so never
+-- one this transaction registered itself (which a rollback would take
+-- back).
+SELECT au.id AS author_id FROM rac.authors au
+WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole
+  AND au.first_seen < now()
+ORDER BY au.id
+LIMIT 1;
+
 -- name: AckRefusals :one
 -- The action ids among action_ids that the session's role may not ack;
 -- empty when it may ack them all.
