@@ -38,11 +38,12 @@
 -- The tenant check's function call. rac.tenant_scope() is a SECURITY
 -- DEFINER function with a pinned search_path, which costs as much as the
 -- row it checks. While no role is pinned to tenants (rac.tenant_roles is
--- empty), a session's scope always holds the tenant it names (rac.tenant)
--- or, naming none, `default`; the policies check exactly that with two
--- index lookups and call rac.tenant_scope() only otherwise (a pinned
--- ledger, an operator writing another tenant, an unknown rac.tenant, which
--- it still refuses with RC107).
+-- empty) and the session names no tenant other than `default` (the
+-- setting rac.tenant), every session's scope holds `default`, id 1
+-- (migration 00001); the policies check exactly that without a function
+-- call or a lookup, and call rac.tenant_scope() only otherwise (a pinned
+-- ledger, a session naming another tenant, an operator writing another
+-- tenant, an unknown rac.tenant, which it still refuses with RC107).
 
 -- +goose Up
 
@@ -73,16 +74,16 @@ GRANT SELECT ON rac.tenant_roles TO rac_writer;
 
 ALTER POLICY tenant_writes ON rac.acks
     WITH CHECK (((NOT EXISTS (SELECT FROM rac.tenant_roles)
-                  AND tenant_id = (SELECT t.id FROM rac.tenants t
-                                   WHERE t.name = coalesce(nullif(current_setting('rac.tenant', true), ''), 'default')))
+                  AND coalesce(nullif(current_setting('rac.tenant', true), ''), 'default') = 'default'
+                  AND tenant_id = 1)
                  OR tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[]))
                 AND tx_id = pg_current_xact_id()::text::bigint
                 AND acked_at BETWEEN now() AND clock_timestamp());
 
 ALTER POLICY tenant_writes ON rac.expectations
     WITH CHECK (((NOT EXISTS (SELECT FROM rac.tenant_roles)
-                  AND tenant_id = (SELECT t.id FROM rac.tenants t
-                                   WHERE t.name = coalesce(nullif(current_setting('rac.tenant', true), ''), 'default')))
+                  AND coalesce(nullif(current_setting('rac.tenant', true), ''), 'default') = 'default'
+                  AND tenant_id = 1)
                  OR tenant_id = ANY ((SELECT rac.tenant_scope())::smallint[]))
                 AND tx_id = pg_current_xact_id()::text::bigint
                 AND declared_at BETWEEN now() AND clock_timestamp()
