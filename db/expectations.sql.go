@@ -58,6 +58,51 @@ func (q *Queries) ExpectationsInsert(ctx context.Context, db DBTX, arg Expectati
 	return result.RowsAffected(), nil
 }
 
+const expectationsInsertAs = `-- name: ExpectationsInsertAs :execrows
+INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by, author_id)
+SELECT $1, $2, i.action_id, i.deadline_ms,
+       c.now, c.now + i.deadline_ms * interval '1 millisecond', $3,
+       $4::integer
+FROM (
+    -- Set-returning functions in one select list advance in lockstep.
+    SELECT unnest($5::smallint[]) AS action_id, unnest($6::bigint[]) AS deadline_ms
+) i,
+(SELECT clock_timestamp() AS now) c
+WHERE NOT EXISTS (SELECT 1 FROM rac.expectations e WHERE e.run_id = $2 AND e.tenant_id = $1)
+  -- A role pinned to other domains (rac.domain_roles, privilege expect)
+  -- writes nothing here; ExpectationsRedeclare then says which.
+  AND (NOT EXISTS (SELECT FROM rac.domain_roles)
+       OR cardinality(rac.domain_refusals('expect', $5::smallint[])) = 0)
+ON CONFLICT (tenant_id, run_id, action_id) DO NOTHING
+`
+
+type ExpectationsInsertAsParams struct {
+	TenantID   int16
+	RunID      uuid.UUID
+	DeclaredBy *string
+	AuthorID   int32
+	ActionIds  []int16
+	DeadlineMs []int64
+}
+
+// ExpectationsInsert for a session whose author id the library knows (its
+// per-connection cache of SessionAuthor), without the author lookup.
+// Row-level security still checks the author of a bound writer.
+func (q *Queries) ExpectationsInsertAs(ctx context.Context, db DBTX, arg ExpectationsInsertAsParams) (int64, error) {
+	result, err := db.Exec(ctx, expectationsInsertAs,
+		arg.TenantID,
+		arg.RunID,
+		arg.DeclaredBy,
+		arg.AuthorID,
+		arg.ActionIds,
+		arg.DeadlineMs,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const expectationsRedeclare = `-- name: ExpectationsRedeclare :one
 WITH input AS (
     SELECT unnest($1::smallint[]) AS action_id,

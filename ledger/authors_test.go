@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -15,7 +16,7 @@ import (
 )
 
 // The library remembers a connection's author only once the author is
-// committed: a new login's first acks, in a transaction that rolls back
+// committed: a new login's first expectations and acks, in a transaction that rolls back
 // and in one that commits, and every ack after, on one connection and on
 // another, record the login's own committed author; nothing is refused.
 func TestAckAuthorOnEachConnection(t *testing.T) {
@@ -37,6 +38,8 @@ func TestAckAuthorOnEachConnection(t *testing.T) {
 	}
 	ack := func(tx pgx.Tx) uuid.UUID {
 		run := uuid.New()
+		require.NoError(t, l.Expect(ctx, tx, run, ledger.Expectation{Domain: ledger.Incidents, Action: ledger.CreateIncident,
+			Deadline: time.Minute}))
 		require.NoError(t, l.Ack(ctx, tx, ledger.Ack{RunID: run, Domain: ledger.Incidents, Action: ledger.CreateIncident}))
 		return run
 	}
@@ -72,12 +75,15 @@ func TestAckAuthorOnEachConnection(t *testing.T) {
 	require.Len(t, authors, 1, "one committed registration")
 
 	var recorded []int32
-	rows, err = admin.Query(ctx, `SELECT DISTINCT author_id FROM rac.acks WHERE run_id = ANY ($1)`, runs)
+	rows, err = admin.Query(ctx, `SELECT author_id FROM rac.acks WHERE run_id = ANY ($1)
+		UNION SELECT author_id FROM rac.expectations WHERE run_id = ANY ($1)`, runs)
 	require.NoError(t, err)
 	recorded, err = pgx.CollectRows(rows, pgx.RowTo[int32])
 	require.NoError(t, err)
-	require.Equal(t, authors, recorded, "every ack names the login's author")
+	require.Equal(t, authors, recorded, "every ack and expectation names the login's author")
 	var n int
 	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM rac.acks`).Scan(&n))
 	require.Equal(t, len(runs), n, "the rolled-back acks are gone, every committed one is there")
+	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM rac.expectations`).Scan(&n))
+	require.Equal(t, len(runs), n, "and so are the expectations")
 }

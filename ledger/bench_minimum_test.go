@@ -3,7 +3,9 @@ package ledger_test
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -148,4 +150,99 @@ func multixactMemberBlocks(b *testing.B, pool *pgxpool.Pool) int64 {
 		b.Fatalf("pg_stat_slru: %v", err)
 	}
 	return n
+}
+
+// plainExpectations is rac.expectations' columns, defaults and unique key
+// on a plain table.
+const plainExpectations = `CREATE TABLE public.plain_expectations (
+	id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	tx_id       bigint      NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
+	declared_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	deadline_at timestamptz,
+	deadline_ms bigint,
+	run_id      uuid        NOT NULL,
+	tenant_id   smallint    NOT NULL DEFAULT 1,
+	action_id   smallint    NOT NULL,
+	declared_by text,
+	metadata    jsonb,
+	author_id   integer,
+	UNIQUE (run_id, tenant_id, action_id))`
+
+// insertPlainExpectations is the hand-written five-row unnest insert of a
+// standard run's values, one clock reading for all.
+const insertPlainExpectations = `INSERT INTO public.plain_expectations
+	(tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by, author_id)
+SELECT 1, $3, u.action_id, u.deadline_ms, c.now, c.now + u.deadline_ms * interval '1 millisecond', $4, $5
+FROM unnest($1::smallint[], $2::bigint[]) AS u(action_id, deadline_ms),
+     (SELECT clock_timestamp() AS now) AS c`
+
+// BenchmarkExpectPhysicalMinimum measures ledger.Expect(StandardRun)
+// against a hand-written five-row unnest insert of the same values into
+// public.plain_expectations (rac.expectations' columns and unique key on
+// a plain table), one transaction per run, from RAC_BENCH_CLIENTS clients,
+// under a login in rac_writer and under the owning superuser,
+// interleaved. E/P_ratio and E/P_owner_ratio are the figures (target ≥
+// 0.95 at 64 clients).
+func BenchmarkExpectPhysicalMinimum(b *testing.B) {
+	ctx := context.Background()
+	db := pgtest.NewDatabase(b)
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.MaxConns = benchClients + 2
+	admin, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(admin.Close)
+	if _, err := admin.Exec(ctx, plainExpectations); err != nil {
+		b.Fatalf("create plain_expectations: %v", err)
+	}
+	name, conns := writerConns(b, db, true)
+	if _, err := admin.Exec(ctx, `GRANT INSERT ON public.plain_expectations TO `+pgx.Identifier{name}.Sanitize()); err != nil {
+		b.Fatal(err)
+	}
+	ownerConns := acquireAll(b, admin)
+	var author, ownerAuthor int32
+	if err := conns[0].QueryRow(ctx, `SELECT rac.author_id()`).Scan(&author); err != nil {
+		b.Fatal(err)
+	}
+	if err := ownerConns[0].QueryRow(ctx, `SELECT rac.author_id()`).Scan(&ownerAuthor); err != nil {
+		b.Fatal(err)
+	}
+	const declaredBy = "bench-service"
+	l := benchLedger(declaredBy)
+	standard := ledger.StandardRun(5 * time.Second)
+	ids := make([]int16, len(standard))
+	deadlines := make([]int64, len(standard))
+	for i, e := range standard {
+		ids[i] = actionID(b, admin, e.Domain, e.Action)
+		deadlines[i] = e.Deadline.Milliseconds()
+	}
+	plain := func(author int32) func(ctx context.Context, tx pgx.Tx, _ int64) error {
+		return func(ctx context.Context, tx pgx.Tx, _ int64) error {
+			_, err := tx.Exec(ctx, insertPlainExpectations, ids, deadlines, uuid.New(), declaredBy, author)
+			return err
+		}
+	}
+	viaLedger := func(ctx context.Context, tx pgx.Tx, _ int64) error {
+		return l.Expect(ctx, tx, uuid.New(), ledger.StandardRun(5*time.Second)...)
+	}
+	res := runInterleaved(b, nil, []benchVariant{
+		{name: "P plain table, writer", conns: conns, work: plain(author)},
+		{name: "E ledger.Expect, writer", conns: conns, work: viaLedger},
+		{name: "P plain table, owner", conns: ownerConns, work: plain(ownerAuthor)},
+		{name: "E ledger.Expect, owner", conns: ownerConns, work: viaLedger},
+	})
+	expectRowCount(b, admin, "public.plain_expectations", 2*len(standard)*(b.N+benchWarmup))
+	expectRowCount(b, admin, "rac.expectations", 2*len(standard)*(b.N+benchWarmup))
+
+	p, ew, po, eo := res[0], res[1], res[2], res[3]
+	b.ReportMetric(p.txPerSec(), "P_plain_tx/s")
+	b.ReportMetric(ew.txPerSec(), "E_ledger_tx/s")
+	b.ReportMetric(ew.txPerSec()/p.txPerSec(), "E/P_ratio")
+	b.ReportMetric(eo.txPerSec()/po.txPerSec(), "E/P_owner_ratio")
+	reportSpread(b, "E/P", ew, p)
+	reportSpread(b, "E/P_owner", eo, po)
 }

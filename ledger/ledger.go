@@ -164,13 +164,29 @@ func (l *Ledger) Expect(ctx context.Context, dbtx DBTX, runID uuid.UUID, exps ..
 	if l.declaredBy != "" {
 		declaredBy = &l.declaredBy
 	}
-	inserted, err := queries.ExpectationsInsert(ctx, dbtx, db.ExpectationsInsertParams{
-		ActionIds:  actionIDs,
-		DeadlineMs: deadlines,
-		TenantID:   tenantID,
-		RunID:      runID,
-		DeclaredBy: declaredBy,
-	})
+	author, known, err := l.authors.author(ctx, dbtx)
+	if err != nil {
+		return err
+	}
+	var inserted int64
+	if known {
+		inserted, err = queries.ExpectationsInsertAs(ctx, dbtx, db.ExpectationsInsertAsParams{
+			ActionIds:  actionIDs,
+			DeadlineMs: deadlines,
+			TenantID:   tenantID,
+			RunID:      runID,
+			DeclaredBy: declaredBy,
+			AuthorID:   author,
+		})
+	} else {
+		inserted, err = queries.ExpectationsInsert(ctx, dbtx, db.ExpectationsInsertParams{
+			ActionIds:  actionIDs,
+			DeadlineMs: deadlines,
+			TenantID:   tenantID,
+			RunID:      runID,
+			DeclaredBy: declaredBy,
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("rac: insert expectations for run %s: %w", runID, err)
 	}

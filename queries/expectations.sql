@@ -22,6 +22,26 @@ WHERE NOT EXISTS (SELECT 1 FROM rac.expectations e WHERE e.run_id = @run_id AND 
        OR cardinality(rac.domain_refusals('expect', @action_ids::smallint[])) = 0)
 ON CONFLICT (tenant_id, run_id, action_id) DO NOTHING;
 
+-- name: ExpectationsInsertAs :execrows
+-- ExpectationsInsert for a session whose author id the library knows (its
+-- per-connection cache of SessionAuthor), without the author lookup.
+-- Row-level security still checks the author of a bound writer.
+INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by, author_id)
+SELECT @tenant_id, @run_id, i.action_id, i.deadline_ms,
+       c.now, c.now + i.deadline_ms * interval '1 millisecond', sqlc.narg(declared_by),
+       @author_id::integer
+FROM (
+    -- Set-returning functions in one select list advance in lockstep.
+    SELECT unnest(@action_ids::smallint[]) AS action_id, unnest(@deadline_ms::bigint[]) AS deadline_ms
+) i,
+(SELECT clock_timestamp() AS now) c
+WHERE NOT EXISTS (SELECT 1 FROM rac.expectations e WHERE e.run_id = @run_id AND e.tenant_id = @tenant_id)
+  -- A role pinned to other domains (rac.domain_roles, privilege expect)
+  -- writes nothing here; ExpectationsRedeclare then says which.
+  AND (NOT EXISTS (SELECT FROM rac.domain_roles)
+       OR cardinality(rac.domain_refusals('expect', @action_ids::smallint[])) = 0)
+ON CONFLICT (tenant_id, run_id, action_id) DO NOTHING;
+
 -- name: ExpectationsRedeclare :one
 -- Declares expectations of a run that has some already. An expectation
 -- already declared with the same deadline is a no-op; when any of them was
