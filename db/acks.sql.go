@@ -109,6 +109,45 @@ func (q *Queries) AckInsertAs(ctx context.Context, db DBTX, arg AckInsertAsParam
 	return result.RowsAffected(), nil
 }
 
+const ackInsertUnpinned = `-- name: AckInsertUnpinned :execrows
+INSERT INTO rac.acks (tenant_id, run_id, action_id, result_id, idempotency_key, error, metadata, author_id)
+VALUES ($1, $2, $3::smallint,
+        NULLIF($4::text, ''), NULLIF($5::text, ''),
+        NULLIF($6::text, ''), NULLIF($7::text, '')::jsonb,
+        $8::integer)
+ON CONFLICT DO NOTHING
+`
+
+type AckInsertUnpinnedParams struct {
+	TenantID       int16
+	RunID          uuid.UUID
+	ActionID       int16
+	ResultID       string
+	IdempotencyKey string
+	Error          string
+	Metadata       string
+	AuthorID       int32
+}
+
+// AckInsertAs for a superuser session: no domain mapping can pin it, so
+// the insert needs no domain guard.
+func (q *Queries) AckInsertUnpinned(ctx context.Context, db DBTX, arg AckInsertUnpinnedParams) (int64, error) {
+	result, err := db.Exec(ctx, ackInsertUnpinned,
+		arg.TenantID,
+		arg.RunID,
+		arg.ActionID,
+		arg.ResultID,
+		arg.IdempotencyKey,
+		arg.Error,
+		arg.Metadata,
+		arg.AuthorID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const ackRefusals = `-- name: AckRefusals :one
 SELECT rac.domain_refusals('ack', $1::smallint[])::smallint[] AS refused_action_ids
 `
@@ -194,21 +233,30 @@ func (q *Queries) AcksInsertMany(ctx context.Context, db DBTX, arg AcksInsertMan
 }
 
 const sessionAuthor = `-- name: SessionAuthor :one
-SELECT au.id AS author_id FROM rac.authors au
+SELECT au.id AS author_id, coalesce(r.rolsuper, false)::boolean AS superuser
+FROM rac.authors au
+JOIN pg_catalog.pg_roles r ON r.oid = au.role_oid
 WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole
   AND au.first_seen < now()
 ORDER BY au.id
 LIMIT 1
 `
 
+type SessionAuthorRow struct {
+	AuthorID  int32
+	Superuser bool
+}
+
 // The author id of the session's login role for the library's
 // per-connection cache (no row: none yet): the smallest the snapshot
 // shows among those registered before this transaction began, so never
 // one this transaction registered itself (which a rollback would take
-// back).
-func (q *Queries) SessionAuthor(ctx context.Context, db DBTX) (int32, error) {
+// back); and whether the role is a superuser, whom no domain mapping pins
+// (rac.domain_scope is NULL for it; a role made NOSUPERUSER while a
+// connection lives keeps the flag in that connection's cache).
+func (q *Queries) SessionAuthor(ctx context.Context, db DBTX) (SessionAuthorRow, error) {
 	row := db.QueryRow(ctx, sessionAuthor)
-	var author_id int32
-	err := row.Scan(&author_id)
-	return author_id, err
+	var i SessionAuthorRow
+	err := row.Scan(&i.AuthorID, &i.Superuser)
+	return i, err
 }

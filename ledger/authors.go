@@ -27,11 +27,19 @@ import (
 // recorded. Entries go when their connection is garbage collected.
 type authorCache struct {
 	mu  sync.Mutex
-	ids map[weak.Pointer[pgconn.PgConn]]int32
+	ids map[weak.Pointer[pgconn.PgConn]]sessionAuthor
+}
+
+// sessionAuthor is what the cache knows of a connection's login role.
+type sessionAuthor struct {
+	id int32
+	// superuser: no domain mapping can pin the role, so its acks need no
+	// domain guard.
+	superuser bool
 }
 
 func newAuthorCache() *authorCache {
-	return &authorCache{ids: make(map[weak.Pointer[pgconn.PgConn]]int32)}
+	return &authorCache{ids: make(map[weak.Pointer[pgconn.PgConn]]sessionAuthor)}
 }
 
 // connOf returns the connection dbtx runs on, or nil when it cannot tell
@@ -48,36 +56,37 @@ func connOf(dbtx DBTX) *pgconn.PgConn {
 	return nil
 }
 
-// author returns the session's cached author id on dbtx's connection,
-// looking it up on the connection's first ack. ok is false when the
+// author returns the session's cached author on dbtx's connection,
+// looking it up on the connection's first write. ok is false when the
 // connection is unknown or its role has no committed author yet; the
 // caller then lets the statement look the author up (and register it).
-func (c *authorCache) author(ctx context.Context, dbtx DBTX) (id int32, ok bool, err error) {
+func (c *authorCache) author(ctx context.Context, dbtx DBTX) (a sessionAuthor, ok bool, err error) {
 	pc := connOf(dbtx)
 	if pc == nil {
-		return 0, false, nil
+		return sessionAuthor{}, false, nil
 	}
 	key := weak.Make(pc)
 	c.mu.Lock()
-	id, ok = c.ids[key]
+	a, ok = c.ids[key]
 	c.mu.Unlock()
 	if ok {
-		return id, true, nil
+		return a, true, nil
 	}
-	id, err = queries.SessionAuthor(ctx, dbtx)
+	row, err := queries.SessionAuthor(ctx, dbtx)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, false, nil
+		return sessionAuthor{}, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("rac: look up the session's author: %w", err)
+		return sessionAuthor{}, false, fmt.Errorf("rac: look up the session's author: %w", err)
 	}
+	a = sessionAuthor{id: row.AuthorID, superuser: row.Superuser}
 	c.mu.Lock()
 	if _, raced := c.ids[key]; !raced {
-		c.ids[key] = id
+		c.ids[key] = a
 		runtime.AddCleanup(pc, c.forget, key)
 	}
 	c.mu.Unlock()
-	return id, true, nil
+	return a, true, nil
 }
 
 // forget drops a collected connection's entry.

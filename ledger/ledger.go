@@ -176,7 +176,7 @@ func (l *Ledger) Expect(ctx context.Context, dbtx DBTX, runID uuid.UUID, exps ..
 			TenantID:   tenantID,
 			RunID:      runID,
 			DeclaredBy: declaredBy,
-			AuthorID:   author,
+			AuthorID:   author.id,
 		})
 	} else {
 		inserted, err = queries.ExpectationsInsert(ctx, dbtx, db.ExpectationsInsertParams{
@@ -292,7 +292,19 @@ func (l *Ledger) ackOne(ctx context.Context, dbtx DBTX, tenantID, actionID int16
 		return err
 	}
 	var n int64
-	if known {
+	switch {
+	case known && author.superuser:
+		n, err = queries.AckInsertUnpinned(ctx, dbtx, db.AckInsertUnpinnedParams{
+			TenantID:       tenantID,
+			RunID:          a.RunID,
+			ActionID:       actionID,
+			ResultID:       a.ResultID,
+			IdempotencyKey: a.IdempotencyKey,
+			Error:          a.Error,
+			Metadata:       string(a.Metadata),
+			AuthorID:       author.id,
+		})
+	case known:
 		n, err = queries.AckInsertAs(ctx, dbtx, db.AckInsertAsParams{
 			TenantID:       tenantID,
 			RunID:          a.RunID,
@@ -301,9 +313,9 @@ func (l *Ledger) ackOne(ctx context.Context, dbtx DBTX, tenantID, actionID int16
 			IdempotencyKey: a.IdempotencyKey,
 			Error:          a.Error,
 			Metadata:       string(a.Metadata),
-			AuthorID:       author,
+			AuthorID:       author.id,
 		})
-	} else {
+	default:
 		n, err = queries.AckInsert(ctx, dbtx, db.AckInsertParams{
 			TenantID:       tenantID,
 			RunID:          a.RunID,

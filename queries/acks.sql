@@ -45,12 +45,26 @@ ON CONFLICT DO NOTHING;
 -- per-connection cache (no row: none yet): the smallest the snapshot
 -- shows among those registered before this transaction began, so never
 -- one this transaction registered itself (which a rollback would take
--- back).
-SELECT au.id AS author_id FROM rac.authors au
+-- back); and whether the role is a superuser, whom no domain mapping pins
+-- (rac.domain_scope is NULL for it; a role made NOSUPERUSER while a
+-- connection lives keeps the flag in that connection's cache).
+SELECT au.id AS author_id, coalesce(r.rolsuper, false)::boolean AS superuser
+FROM rac.authors au
+JOIN pg_catalog.pg_roles r ON r.oid = au.role_oid
 WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole
   AND au.first_seen < now()
 ORDER BY au.id
 LIMIT 1;
+
+-- name: AckInsertUnpinned :execrows
+-- AckInsertAs for a superuser session: no domain mapping can pin it, so
+-- the insert needs no domain guard.
+INSERT INTO rac.acks (tenant_id, run_id, action_id, result_id, idempotency_key, error, metadata, author_id)
+VALUES (@tenant_id, @run_id, @action_id::smallint,
+        NULLIF(@result_id::text, ''), NULLIF(@idempotency_key::text, ''),
+        NULLIF(@error::text, ''), NULLIF(@metadata::text, '')::jsonb,
+        @author_id::integer)
+ON CONFLICT DO NOTHING;
 
 -- name: AckRefusals :one
 -- The action ids among action_ids that the session's role may not ack;
