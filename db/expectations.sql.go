@@ -103,6 +103,46 @@ func (q *Queries) ExpectationsInsertAs(ctx context.Context, db DBTX, arg Expecta
 	return result.RowsAffected(), nil
 }
 
+const expectationsInsertUnpinned = `-- name: ExpectationsInsertUnpinned :execrows
+INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by, author_id)
+SELECT $1, $2, i.action_id, i.deadline_ms,
+       c.now, c.now + i.deadline_ms * interval '1 millisecond', $3,
+       $4::integer
+FROM (
+    -- Set-returning functions in one select list advance in lockstep.
+    SELECT unnest($5::smallint[]) AS action_id, unnest($6::bigint[]) AS deadline_ms
+) i,
+(SELECT clock_timestamp() AS now) c
+WHERE NOT EXISTS (SELECT 1 FROM rac.expectations e WHERE e.run_id = $2 AND e.tenant_id = $1)
+ON CONFLICT (tenant_id, run_id, action_id) DO NOTHING
+`
+
+type ExpectationsInsertUnpinnedParams struct {
+	TenantID   int16
+	RunID      uuid.UUID
+	DeclaredBy *string
+	AuthorID   int32
+	ActionIds  []int16
+	DeadlineMs []int64
+}
+
+// ExpectationsInsertAs for a superuser session: no domain mapping can pin
+// it, so the insert needs no domain guard.
+func (q *Queries) ExpectationsInsertUnpinned(ctx context.Context, db DBTX, arg ExpectationsInsertUnpinnedParams) (int64, error) {
+	result, err := db.Exec(ctx, expectationsInsertUnpinned,
+		arg.TenantID,
+		arg.RunID,
+		arg.DeclaredBy,
+		arg.AuthorID,
+		arg.ActionIds,
+		arg.DeadlineMs,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const expectationsRedeclare = `-- name: ExpectationsRedeclare :one
 WITH input AS (
     SELECT unnest($1::smallint[]) AS action_id,

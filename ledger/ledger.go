@@ -169,7 +169,17 @@ func (l *Ledger) Expect(ctx context.Context, dbtx DBTX, runID uuid.UUID, exps ..
 		return err
 	}
 	var inserted int64
-	if known {
+	switch {
+	case known && author.superuser:
+		inserted, err = queries.ExpectationsInsertUnpinned(ctx, dbtx, db.ExpectationsInsertUnpinnedParams{
+			ActionIds:  actionIDs,
+			DeadlineMs: deadlines,
+			TenantID:   tenantID,
+			RunID:      runID,
+			DeclaredBy: declaredBy,
+			AuthorID:   author.id,
+		})
+	case known:
 		inserted, err = queries.ExpectationsInsertAs(ctx, dbtx, db.ExpectationsInsertAsParams{
 			ActionIds:  actionIDs,
 			DeadlineMs: deadlines,
@@ -178,7 +188,7 @@ func (l *Ledger) Expect(ctx context.Context, dbtx DBTX, runID uuid.UUID, exps ..
 			DeclaredBy: declaredBy,
 			AuthorID:   author.id,
 		})
-	} else {
+	default:
 		inserted, err = queries.ExpectationsInsert(ctx, dbtx, db.ExpectationsInsertParams{
 			ActionIds:  actionIDs,
 			DeadlineMs: deadlines,

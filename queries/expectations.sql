@@ -42,6 +42,21 @@ WHERE NOT EXISTS (SELECT 1 FROM rac.expectations e WHERE e.run_id = @run_id AND 
        OR cardinality(rac.domain_refusals('expect', @action_ids::smallint[])) = 0)
 ON CONFLICT (tenant_id, run_id, action_id) DO NOTHING;
 
+-- name: ExpectationsInsertUnpinned :execrows
+-- ExpectationsInsertAs for a superuser session: no domain mapping can pin
+-- it, so the insert needs no domain guard.
+INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declared_at, deadline_at, declared_by, author_id)
+SELECT @tenant_id, @run_id, i.action_id, i.deadline_ms,
+       c.now, c.now + i.deadline_ms * interval '1 millisecond', sqlc.narg(declared_by),
+       @author_id::integer
+FROM (
+    -- Set-returning functions in one select list advance in lockstep.
+    SELECT unnest(@action_ids::smallint[]) AS action_id, unnest(@deadline_ms::bigint[]) AS deadline_ms
+) i,
+(SELECT clock_timestamp() AS now) c
+WHERE NOT EXISTS (SELECT 1 FROM rac.expectations e WHERE e.run_id = @run_id AND e.tenant_id = @tenant_id)
+ON CONFLICT (tenant_id, run_id, action_id) DO NOTHING;
+
 -- name: ExpectationsRedeclare :one
 -- Declares expectations of a run that has some already. An expectation
 -- already declared with the same deadline is a no-op; when any of them was
