@@ -2,9 +2,6 @@ package ledger_test
 
 import (
 	"context"
-	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -100,14 +97,7 @@ func TestAckAuthorOnEachConnection(t *testing.T) {
 // wrote it. RAC_SIM_SEED replays a seed.
 func TestAuthorCacheSimulation(t *testing.T) {
 	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("RAC_SIM_SEED"); s != "" {
-		var err error
-		seed, err = strconv.ParseUint(s, 10, 64)
-		require.NoError(t, err)
-	}
-	t.Logf("seed %d (replay with RAC_SIM_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	rng, _ := simRand(t)
 
 	ctx := context.Background()
 	db := pgtest.NewDatabase(t)

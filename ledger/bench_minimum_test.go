@@ -50,37 +50,11 @@ VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`
 // blocks the run zeroed or wrote (cluster-wide): shared row locks by
 // concurrent writers; 0 means no ack locked a shared row.
 func BenchmarkAckPhysicalMinimum(b *testing.B) {
-	ctx := context.Background()
-	db := pgtest.NewDatabase(b)
-	cfg, err := pgxpool.ParseConfig(db.URL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.MaxConns = benchClients + 2
-	admin, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(admin.Close)
-	if _, err := admin.Exec(ctx, plainAcks); err != nil {
-		b.Fatalf("create plain_acks: %v", err)
-	}
-	name, conns := writerConns(b, db, true)
-	if _, err := admin.Exec(ctx, `GRANT INSERT ON public.plain_acks TO `+pgx.Identifier{name}.Sanitize()); err != nil {
-		b.Fatal(err)
-	}
+	m := newMinimumBench(b, plainAcks, "public.plain_acks")
+	admin, conns, ownerConns, author, ownerAuthor := m.admin, m.writer, m.owner, m.writerAuthor, m.ownerAuthor
 	createIncident := actionID(b, admin, ledger.Incidents, ledger.CreateIncident)
-	var author int32
-	if err := conns[0].QueryRow(ctx, `SELECT rac.author_id()`).Scan(&author); err != nil {
-		b.Fatalf("register the writer: %v", err)
-	}
 	l := benchLedger("")
 
-	ownerConns := acquireAll(b, admin)
-	var ownerAuthor int32
-	if err := ownerConns[0].QueryRow(ctx, `SELECT rac.author_id()`).Scan(&ownerAuthor); err != nil {
-		b.Fatalf("register the owner: %v", err)
-	}
 	plain := func(author int32) func(ctx context.Context, tx pgx.Tx, seq int64) error {
 		return func(ctx context.Context, tx pgx.Tx, seq int64) error {
 			runID, resultID, key := benchAckValues(seq)
@@ -119,6 +93,51 @@ func BenchmarkAckPhysicalMinimum(b *testing.B) {
 	b.ReportMetric(float64(after-before), "multixact_member_blocks")
 	reportSpread(b, "L/P", lw, p)
 	reportSpread(b, "L/P_owner", lo, po)
+}
+
+// minimumBench is what the physical-minimum benchmarks share: a fresh
+// ledger with a plain table beside it, benchClients connections of a
+// login in rac_writer that may write it and as many of the owning
+// superuser, and both registered as authors.
+type minimumBench struct {
+	admin                     *pgxpool.Pool
+	writer, owner             []*pgxpool.Conn
+	writerAuthor, ownerAuthor int32
+}
+
+// newMinimumBench creates the database, runs createTable and grants the
+// writer INSERT on table.
+func newMinimumBench(b *testing.B, createTable, table string) minimumBench {
+	b.Helper()
+	ctx := context.Background()
+	db := pgtest.NewDatabase(b)
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.MaxConns = benchClients + 2
+	admin, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(admin.Close)
+	if _, err := admin.Exec(ctx, createTable); err != nil {
+		b.Fatalf("create %s: %v", table, err)
+	}
+	name, writer := writerConns(b, db, true)
+	if _, err := admin.Exec(ctx, `GRANT INSERT ON `+table+` TO `+pgx.Identifier{name}.Sanitize()); err != nil {
+		b.Fatal(err)
+	}
+	m := minimumBench{admin: admin, writer: writer, owner: acquireAll(b, admin)}
+	for _, r := range []struct {
+		conn *pgxpool.Conn
+		id   *int32
+	}{{m.writer[0], &m.writerAuthor}, {m.owner[0], &m.ownerAuthor}} {
+		if err := r.conn.QueryRow(ctx, `SELECT rac.author_id()`).Scan(r.id); err != nil {
+			b.Fatalf("register an author: %v", err)
+		}
+	}
+	return m
 }
 
 // acquireAll holds benchClients connections of pool for the benchmark.
@@ -184,33 +203,8 @@ FROM unnest($1::smallint[], $2::bigint[]) AS u(action_id, deadline_ms),
 // interleaved. E/P_ratio and E/P_owner_ratio are the figures (target ≥
 // 0.95 at 64 clients).
 func BenchmarkExpectPhysicalMinimum(b *testing.B) {
-	ctx := context.Background()
-	db := pgtest.NewDatabase(b)
-	cfg, err := pgxpool.ParseConfig(db.URL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.MaxConns = benchClients + 2
-	admin, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(admin.Close)
-	if _, err := admin.Exec(ctx, plainExpectations); err != nil {
-		b.Fatalf("create plain_expectations: %v", err)
-	}
-	name, conns := writerConns(b, db, true)
-	if _, err := admin.Exec(ctx, `GRANT INSERT ON public.plain_expectations TO `+pgx.Identifier{name}.Sanitize()); err != nil {
-		b.Fatal(err)
-	}
-	ownerConns := acquireAll(b, admin)
-	var author, ownerAuthor int32
-	if err := conns[0].QueryRow(ctx, `SELECT rac.author_id()`).Scan(&author); err != nil {
-		b.Fatal(err)
-	}
-	if err := ownerConns[0].QueryRow(ctx, `SELECT rac.author_id()`).Scan(&ownerAuthor); err != nil {
-		b.Fatal(err)
-	}
+	m := newMinimumBench(b, plainExpectations, "public.plain_expectations")
+	admin, conns, ownerConns, author, ownerAuthor := m.admin, m.writer, m.owner, m.writerAuthor, m.ownerAuthor
 	const declaredBy = "bench-service"
 	l := benchLedger(declaredBy)
 	standard := ledger.StandardRun(5 * time.Second)

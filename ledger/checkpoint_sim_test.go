@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"os"
 	"sort"
-	"strconv"
 	"testing"
 	"time"
 
@@ -43,14 +40,7 @@ type simEvent struct {
 // RAC_SIM_SEED replays a seed; the seed is printed on failure.
 func TestCheckpointSimulation(t *testing.T) {
 	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("RAC_SIM_SEED"); s != "" {
-		var err error
-		seed, err = strconv.ParseUint(s, 10, 64)
-		require.NoError(t, err)
-	}
-	t.Logf("seed %d (replay with RAC_SIM_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	rng, seed := simRand(t)
 	g := setupGov(t)
 	_, err := g.admin.Exec(g.ctx, `INSERT INTO rac.contract_actions (domain, action) VALUES ('policies', 'extra_review')`)
 	require.NoError(t, err)

@@ -168,34 +168,23 @@ func (l *Ledger) Expect(ctx context.Context, dbtx DBTX, runID uuid.UUID, exps ..
 	if err != nil {
 		return err
 	}
+	p := db.ExpectationsInsertParams{
+		ActionIds:  actionIDs,
+		DeadlineMs: deadlines,
+		TenantID:   tenantID,
+		RunID:      runID,
+		DeclaredBy: declaredBy,
+	}
+	asAuthor := db.ExpectationsInsertAsParams{TenantID: p.TenantID, RunID: p.RunID, DeclaredBy: p.DeclaredBy,
+		AuthorID: author.id, ActionIds: p.ActionIds, DeadlineMs: p.DeadlineMs}
 	var inserted int64
 	switch {
 	case known && author.superuser:
-		inserted, err = queries.ExpectationsInsertUnpinned(ctx, dbtx, db.ExpectationsInsertUnpinnedParams{
-			ActionIds:  actionIDs,
-			DeadlineMs: deadlines,
-			TenantID:   tenantID,
-			RunID:      runID,
-			DeclaredBy: declaredBy,
-			AuthorID:   author.id,
-		})
+		inserted, err = queries.ExpectationsInsertUnpinned(ctx, dbtx, db.ExpectationsInsertUnpinnedParams(asAuthor))
 	case known:
-		inserted, err = queries.ExpectationsInsertAs(ctx, dbtx, db.ExpectationsInsertAsParams{
-			ActionIds:  actionIDs,
-			DeadlineMs: deadlines,
-			TenantID:   tenantID,
-			RunID:      runID,
-			DeclaredBy: declaredBy,
-			AuthorID:   author.id,
-		})
+		inserted, err = queries.ExpectationsInsertAs(ctx, dbtx, asAuthor)
 	default:
-		inserted, err = queries.ExpectationsInsert(ctx, dbtx, db.ExpectationsInsertParams{
-			ActionIds:  actionIDs,
-			DeadlineMs: deadlines,
-			TenantID:   tenantID,
-			RunID:      runID,
-			DeclaredBy: declaredBy,
-		})
+		inserted, err = queries.ExpectationsInsert(ctx, dbtx, p)
 	}
 	if err != nil {
 		return fmt.Errorf("rac: insert expectations for run %s: %w", runID, err)
@@ -301,40 +290,23 @@ func (l *Ledger) ackOne(ctx context.Context, dbtx DBTX, tenantID, actionID int16
 	if err != nil {
 		return err
 	}
+	p := db.AckInsertParams{
+		TenantID:       tenantID,
+		RunID:          a.RunID,
+		ActionID:       actionID,
+		ResultID:       a.ResultID,
+		IdempotencyKey: a.IdempotencyKey,
+		Error:          a.Error,
+		Metadata:       string(a.Metadata),
+	}
 	var n int64
 	switch {
 	case known && author.superuser:
-		n, err = queries.AckInsertUnpinned(ctx, dbtx, db.AckInsertUnpinnedParams{
-			TenantID:       tenantID,
-			RunID:          a.RunID,
-			ActionID:       actionID,
-			ResultID:       a.ResultID,
-			IdempotencyKey: a.IdempotencyKey,
-			Error:          a.Error,
-			Metadata:       string(a.Metadata),
-			AuthorID:       author.id,
-		})
+		n, err = queries.AckInsertUnpinned(ctx, dbtx, db.AckInsertUnpinnedParams(withAuthor(p, author.id)))
 	case known:
-		n, err = queries.AckInsertAs(ctx, dbtx, db.AckInsertAsParams{
-			TenantID:       tenantID,
-			RunID:          a.RunID,
-			ActionID:       actionID,
-			ResultID:       a.ResultID,
-			IdempotencyKey: a.IdempotencyKey,
-			Error:          a.Error,
-			Metadata:       string(a.Metadata),
-			AuthorID:       author.id,
-		})
+		n, err = queries.AckInsertAs(ctx, dbtx, withAuthor(p, author.id))
 	default:
-		n, err = queries.AckInsert(ctx, dbtx, db.AckInsertParams{
-			TenantID:       tenantID,
-			RunID:          a.RunID,
-			ActionID:       actionID,
-			ResultID:       a.ResultID,
-			IdempotencyKey: a.IdempotencyKey,
-			Error:          a.Error,
-			Metadata:       string(a.Metadata),
-		})
+		n, err = queries.AckInsert(ctx, dbtx, p)
 	}
 	if err != nil {
 		return fmt.Errorf("rac: insert ack for run %s %s/%s: %w", a.RunID, a.Domain, a.Action, err)
@@ -345,6 +317,13 @@ func (l *Ledger) ackOne(ctx context.Context, dbtx DBTX, tenantID, actionID int16
 	}
 	// The key was used before, or the role may not ack this domain.
 	return l.checkAckRefusals(ctx, dbtx, []int16{actionID})
+}
+
+// withAuthor is p with the session's author named, for the statements
+// that take it instead of looking it up.
+func withAuthor(p db.AckInsertParams, author int32) db.AckInsertAsParams {
+	return db.AckInsertAsParams{TenantID: p.TenantID, RunID: p.RunID, ActionID: p.ActionID, ResultID: p.ResultID,
+		IdempotencyKey: p.IdempotencyKey, Error: p.Error, Metadata: p.Metadata, AuthorID: author}
 }
 
 // checkAckRefusals returns a *ForbiddenError when the session's role may

@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/racledger/racledger/internal/migrate"
 	"github.com/racledger/racledger/internal/pgtest"
 	"github.com/racledger/racledger/reconciler"
 )
@@ -221,41 +220,9 @@ func TestIdentityIDsAreTheSequences(t *testing.T) {
 	require.Zero(t, count(t, b.pool, `SELECT count(*) FROM (SELECT id FROM rac.acks GROUP BY id HAVING count(*) > 1) d`))
 }
 
-// Down undoes 00009 exactly: the functions, constraints, triggers and
-// grants of schema rac are those of 00008 again.
+// Down undoes 00009 exactly: the functions, constraints, triggers,
+// policies and grants of schema rac are those of 00008 again.
 func TestHardenedSurfaceDownRestores(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	pool := openPool(t, pgtest.NewEmptyDatabase(t).URL)
-	m, err := migrate.New(pool, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = m.Close() })
-	surface := func() []string {
-		out := pgtest.Grants(t, pool)
-		out = append(out, strs(t, pool, `
-			SELECT pg_get_functiondef(p.oid) || coalesce(array_to_string(p.proconfig, ','), '') FROM pg_proc p
-			WHERE p.pronamespace = 'rac'::regnamespace ORDER BY p.oid::regprocedure::text`)...)
-		out = append(out, strs(t, pool, `
-			SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
-			WHERE connamespace = 'rac'::regnamespace ORDER BY 1`)...)
-		out = append(out, strs(t, pool, `
-			SELECT tgrelid::regclass::text || ' ' || pg_get_triggerdef(oid) FROM pg_trigger
-			WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'rac'::regnamespace) AND NOT tgisinternal
-			ORDER BY 1`)...)
-		return out
-	}
-
-	_, err = m.UpTo(ctx, 8)
-	require.NoError(t, err)
-	before := surface()
-	_, err = m.UpTo(ctx, 9)
-	require.NoError(t, err)
-	up := surface()
-	require.NotEqual(t, before, up)
-	_, err = m.DownTo(ctx, 8)
-	require.NoError(t, err)
-	require.Equal(t, before, surface(), "down restores 00008's surface")
-	_, err = m.UpTo(ctx, 9)
-	require.NoError(t, err)
-	require.Equal(t, up, surface())
+	requireDownRestores(t, 9)
 }

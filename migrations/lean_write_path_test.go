@@ -5,9 +5,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/racledger/racledger/internal/migrate"
-	"github.com/racledger/racledger/internal/pgtest"
 )
 
 // leanWritePath is the migration that drops the foreign keys of rac.acks
@@ -110,36 +107,5 @@ func TestWriterCannotChooseIDs(t *testing.T) {
 // exactly, and up again gives 00016's.
 func TestLeanWritePathDownRestores(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	pool := openPool(t, pgtest.NewEmptyDatabase(t).URL)
-	m, err := migrate.New(pool, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = m.Close() })
-	surface := func() []string {
-		out := pgtest.Grants(t, pool)
-		out = append(out, strs(t, pool, `
-			SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
-			WHERE connamespace = 'rac'::regnamespace ORDER BY 1`)...)
-		out = append(out, strs(t, pool, `
-			SELECT tgrelid::regclass::text || ' ' || pg_get_triggerdef(oid) FROM pg_trigger
-			WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'rac'::regnamespace) AND NOT tgisinternal
-			ORDER BY 1`)...)
-		out = append(out, strs(t, pool, `
-			SELECT tablename || ' ' || policyname || ' ' || cmd || ' ' || coalesce(qual, '') || ' ' || coalesce(with_check, '')
-			FROM pg_policies WHERE schemaname = 'rac' ORDER BY 1`)...)
-		return out
-	}
-	_, err = m.UpTo(ctx, leanWritePath-1)
-	require.NoError(t, err)
-	before := surface()
-	_, err = m.UpTo(ctx, leanWritePath)
-	require.NoError(t, err)
-	up := surface()
-	require.NotEqual(t, before, up)
-	_, err = m.DownTo(ctx, leanWritePath-1)
-	require.NoError(t, err)
-	require.Equal(t, before, surface(), "down restores the surface before")
-	_, err = m.UpTo(ctx, leanWritePath)
-	require.NoError(t, err)
-	require.Equal(t, up, surface())
+	requireDownRestores(t, leanWritePath)
 }
