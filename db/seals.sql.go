@@ -60,32 +60,6 @@ func (q *Queries) SealChunkInsert(ctx context.Context, db DBTX, arg SealChunkIns
 	return err
 }
 
-const sealCovering = `-- name: SealCovering :one
-SELECT id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash, seal_hash, sealed_at
-FROM rac.seals
-WHERE horizon_from <= $1::bigint AND horizon_to > $1::bigint
-ORDER BY horizon_from DESC
-LIMIT 1
-`
-
-// The seal whose window holds the given tx_id, if any.
-func (q *Queries) SealCovering(ctx context.Context, db DBTX, txID int64) (RacSeal, error) {
-	row := db.QueryRow(ctx, sealCovering, txID)
-	var i RacSeal
-	err := row.Scan(
-		&i.ID,
-		&i.Version,
-		&i.HorizonFrom,
-		&i.HorizonTo,
-		&i.RowCounts,
-		&i.MerkleRoot,
-		&i.PrevHash,
-		&i.SealHash,
-		&i.SealedAt,
-	)
-	return i, err
-}
-
 const sealHead = `-- name: SealHead :one
 SELECT id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash, seal_hash, sealed_at
 FROM rac.seals
@@ -212,85 +186,4 @@ func (q *Queries) SealStart(ctx context.Context, db DBTX) (SealStartRow, error) 
 	var i SealStartRow
 	err := row.Scan(&i.Horizon, &i.Now)
 	return i, err
-}
-
-const sealsBetween = `-- name: SealsBetween :many
-SELECT id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash, seal_hash, sealed_at
-FROM rac.seals
-WHERE id BETWEEN $1::bigint AND $2::bigint
-ORDER BY id
-`
-
-type SealsBetweenParams struct {
-	FromID int64
-	ToID   int64
-}
-
-// The seals with ids from $1 to $2, both included, in id order.
-func (q *Queries) SealsBetween(ctx context.Context, db DBTX, arg SealsBetweenParams) ([]RacSeal, error) {
-	rows, err := db.Query(ctx, sealsBetween, arg.FromID, arg.ToID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []RacSeal{}
-	for rows.Next() {
-		var i RacSeal
-		if err := rows.Scan(
-			&i.ID,
-			&i.Version,
-			&i.HorizonFrom,
-			&i.HorizonTo,
-			&i.RowCounts,
-			&i.MerkleRoot,
-			&i.PrevHash,
-			&i.SealHash,
-			&i.SealedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const sealsByIDs = `-- name: SealsByIDs :many
-SELECT id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash, seal_hash, sealed_at
-FROM rac.seals
-WHERE id = ANY ($1::bigint[])
-ORDER BY id
-`
-
-// The seals with the given ids, in id order.
-func (q *Queries) SealsByIDs(ctx context.Context, db DBTX, ids []int64) ([]RacSeal, error) {
-	rows, err := db.Query(ctx, sealsByIDs, ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []RacSeal{}
-	for rows.Next() {
-		var i RacSeal
-		if err := rows.Scan(
-			&i.ID,
-			&i.Version,
-			&i.HorizonFrom,
-			&i.HorizonTo,
-			&i.RowCounts,
-			&i.MerkleRoot,
-			&i.PrevHash,
-			&i.SealHash,
-			&i.SealedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }

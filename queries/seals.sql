@@ -25,14 +25,6 @@ WHERE id > $1
 ORDER BY id
 LIMIT 1;
 
--- name: SealCovering :one
--- The seal whose window holds the given tx_id, if any.
-SELECT id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash, seal_hash, sealed_at
-FROM rac.seals
-WHERE horizon_from <= sqlc.arg(tx_id)::bigint AND horizon_to > sqlc.arg(tx_id)::bigint
-ORDER BY horizon_from DESC
-LIMIT 1;
-
 -- name: SealInsert :execrows
 -- Appends a seal. The primary key (id = head + 1) and the unique
 -- horizon_from make a fork impossible: a second sealer that read the same
@@ -50,20 +42,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7);
 -- Whether this session reads every row of every ledger table, as sealing,
 -- verification and proofs must (rac.sees_whole_ledger, migration 00006).
 SELECT rac.sees_whole_ledger()::bool AS whole;
-
--- name: SealsBetween :many
--- The seals with ids from $1 to $2, both included, in id order.
-SELECT id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash, seal_hash, sealed_at
-FROM rac.seals
-WHERE id BETWEEN sqlc.arg(from_id)::bigint AND sqlc.arg(to_id)::bigint
-ORDER BY id;
-
--- name: SealsByIDs :many
--- The seals with the given ids, in id order.
-SELECT id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash, seal_hash, sealed_at
-FROM rac.seals
-WHERE id = ANY (sqlc.arg(ids)::bigint[])
-ORDER BY id;
 
 -- name: LedgerFinal :one
 -- Whether every row written so far to every ledger table is final: the

@@ -85,53 +85,41 @@ func TenantsRelation(src canon.Source) string {
 }
 
 // sealColumns are the columns of rac.seals and rac.audit_seals, in the
-// order of db.RacSeal's fields.
+// order of db.RacSeal's fields (sealRow scans them).
 const sealColumns = "id, version, horizon_from, horizon_to, row_counts, merkle_root, prev_hash, seal_hash, sealed_at"
 
-var queries = db.New()
+// The seal chain is read with the same statements from either source:
+// rac.audit_seals shows every column of every row of rac.seals.
 
 // SealHead returns the latest seal; pgx.ErrNoRows when there is none.
 func SealHead(ctx context.Context, q db.DBTX, src canon.Source) (db.RacSeal, error) {
-	if src == canon.FromTables {
-		return queries.SealHead(ctx, q)
-	}
-	return sealRow(q.QueryRow(ctx, "SELECT "+sealColumns+" FROM rac.audit_seals ORDER BY id DESC LIMIT 1"))
+	return sealRow(q.QueryRow(ctx, "SELECT "+sealColumns+" FROM "+SealsRelation(src)+" ORDER BY id DESC LIMIT 1"))
 }
 
 // SealNext returns the first seal after id after; pgx.ErrNoRows when there
 // is none.
 func SealNext(ctx context.Context, q db.DBTX, src canon.Source, after int64) (db.RacSeal, error) {
-	if src == canon.FromTables {
-		return queries.SealNext(ctx, q, after)
-	}
-	return sealRow(q.QueryRow(ctx, "SELECT "+sealColumns+" FROM rac.audit_seals WHERE id > $1 ORDER BY id LIMIT 1", after))
+	return sealRow(q.QueryRow(ctx, "SELECT "+sealColumns+" FROM "+SealsRelation(src)+" WHERE id > $1 ORDER BY id LIMIT 1", after))
 }
 
 // SealCovering returns the seal whose window holds txID; pgx.ErrNoRows
 // when none does.
 func SealCovering(ctx context.Context, q db.DBTX, src canon.Source, txID int64) (db.RacSeal, error) {
-	if src == canon.FromTables {
-		return queries.SealCovering(ctx, q, txID)
-	}
-	return sealRow(q.QueryRow(ctx, "SELECT "+sealColumns+` FROM rac.audit_seals
+	return sealRow(q.QueryRow(ctx, "SELECT "+sealColumns+" FROM "+SealsRelation(src)+`
 		WHERE horizon_from <= $1::bigint AND horizon_to > $1::bigint ORDER BY horizon_from DESC LIMIT 1`, txID))
 }
 
 // SealsBetween returns the seals with ids from from to to, both included,
 // in id order.
 func SealsBetween(ctx context.Context, q db.DBTX, src canon.Source, from, to int64) ([]db.RacSeal, error) {
-	if src == canon.FromTables {
-		return queries.SealsBetween(ctx, q, db.SealsBetweenParams{FromID: from, ToID: to})
-	}
-	return sealRows(q.Query(ctx, "SELECT "+sealColumns+" FROM rac.audit_seals WHERE id BETWEEN $1::bigint AND $2::bigint ORDER BY id", from, to))
+	return sealRows(q.Query(ctx, "SELECT "+sealColumns+" FROM "+SealsRelation(src)+
+		" WHERE id BETWEEN $1::bigint AND $2::bigint ORDER BY id", from, to))
 }
 
 // SealsByIDs returns the seals with the given ids, in id order.
 func SealsByIDs(ctx context.Context, q db.DBTX, src canon.Source, ids []int64) ([]db.RacSeal, error) {
-	if src == canon.FromTables {
-		return queries.SealsByIDs(ctx, q, ids)
-	}
-	return sealRows(q.Query(ctx, "SELECT "+sealColumns+" FROM rac.audit_seals WHERE id = ANY ($1::bigint[]) ORDER BY id", ids))
+	return sealRows(q.Query(ctx, "SELECT "+sealColumns+" FROM "+SealsRelation(src)+
+		" WHERE id = ANY ($1::bigint[]) ORDER BY id", ids))
 }
 
 // sealRow scans one seal.
