@@ -119,12 +119,16 @@ FROM (
     -- Arm 2: a run is recorded once it has a verdict row (ReconcileBatch
     -- writes one for every run it records a finding for). A semi-join the
     -- planner drives from the window's rows into the verdicts' index (a
-    -- small window) or from the verdicts (a backlog).
+    -- small window) or from the verdicts (a backlog). The runs the window
+    -- touched are those of its expectations and of its acks without a
+    -- window expectation (the full join's unpaired acks): an ack beside its
+    -- window expectation names a run already probed, so half the window's
+    -- rows need no probe.
     SELECT w.run_id, w.tenant_id
     FROM (
         SELECT e.run_id, e.tenant_id FROM window_expectations e
         UNION ALL
-        SELECT a.run_id, a.tenant_id FROM window_acks a
+        SELECT u.a_run, u.a_tenant FROM unpaired u WHERE u.e_run IS NULL
     ) w
     WHERE EXISTS (SELECT 1 FROM rac.run_verdicts v WHERE v.run_id = w.run_id AND v.tenant_id = w.tenant_id)
     UNION ALL
@@ -206,37 +210,37 @@ params AS (
     SELECT sqlc.arg(as_of)::timestamptz AS as_of,
            sqlc.arg(grace_ms)::bigint * interval '1 millisecond' AS grace
 ),
-expected AS MATERIALIZED (
-    SELECT e.tenant_id, e.run_id, e.action_id, e.id AS expectation_id, e.declared_at, e.deadline_at
+-- Every (run, action) of the batch, expected or acked, in one grouping of
+-- the batch's expectations and acks: its expectation (if any) and its first
+-- success and first error ack. An action acked but never expected is drift.
+evidence_rows AS (
+    SELECT e.tenant_id, e.run_id, e.action_id, e.id AS expectation_id, e.declared_at, e.deadline_at,
+           NULL::timestamptz AS success_at, NULL::timestamptz AS error_at
     FROM rac.expectations e
     WHERE e.run_id BETWEEN sqlc.arg(first_run)::uuid AND sqlc.arg(last_run)::uuid
       AND (e.run_id, e.tenant_id) IN (SELECT b.run_id, b.tenant_id FROM batch b)
-),
--- First success and first error per acked (run, action).
-acked AS MATERIALIZED (
-    SELECT a.tenant_id, a.run_id, a.action_id,
-           min(a.acked_at) FILTER (WHERE a.error IS NULL) AS first_success_at,
-           min(a.acked_at) FILTER (WHERE a.error IS NOT NULL) AS first_error_at
+    UNION ALL
+    SELECT a.tenant_id, a.run_id, a.action_id, NULL, NULL, NULL,
+           CASE WHEN a.error IS NULL THEN a.acked_at END, CASE WHEN a.error IS NOT NULL THEN a.acked_at END
     FROM rac.acks a
     WHERE a.run_id BETWEEN sqlc.arg(first_run)::uuid AND sqlc.arg(last_run)::uuid
       AND (a.run_id, a.tenant_id) IN (SELECT b.run_id, b.tenant_id FROM batch b)
-    GROUP BY a.tenant_id, a.run_id, a.action_id
 ),
 status AS MATERIALIZED (
-    SELECT x.tenant_id, x.run_id, x.action_id, x.expectation_id, x.declared_at, x.deadline_at,
+    SELECT k.tenant_id, k.run_id, k.action_id, k.expectation_id, k.declared_at, k.deadline_at,
            k.first_success_at, k.first_error_at,
-           rac.action_state(true, x.deadline_at, k.first_success_at, k.first_error_at, p.as_of, p.grace) AS status
-    FROM expected x
+           rac.action_state(k.expectation_id IS NOT NULL, k.deadline_at, k.first_success_at, k.first_error_at,
+                            p.as_of, p.grace) AS status
+    FROM (
+        -- (run, tenant, action) is unique in rac.expectations, so max()
+        -- picks the one expectation's columns, or NULL for drift.
+        SELECT r.tenant_id, r.run_id, r.action_id, max(r.expectation_id) AS expectation_id,
+               max(r.declared_at) AS declared_at, max(r.deadline_at) AS deadline_at,
+               min(r.success_at) AS first_success_at, min(r.error_at) AS first_error_at
+        FROM evidence_rows r
+        GROUP BY r.tenant_id, r.run_id, r.action_id
+    ) k
     CROSS JOIN params p
-    LEFT JOIN acked k ON k.tenant_id = x.tenant_id AND k.run_id = x.run_id AND k.action_id = x.action_id
-    UNION ALL
-    -- drift = acked - expected, an anti-join.
-    SELECT k.tenant_id, k.run_id, k.action_id, NULL, NULL, NULL, k.first_success_at, k.first_error_at, 'drift'
-    FROM acked k
-    WHERE NOT EXISTS (
-        SELECT 1 FROM expected x
-        WHERE x.tenant_id = k.tenant_id AND x.run_id = k.run_id AND x.action_id = k.action_id
-    )
 ),
 existing AS MATERIALIZED (
     SELECT f.id, f.tenant_id, f.run_id, f.action_id, f.kind, f.violated_at,
@@ -291,9 +295,11 @@ new_findings AS (
         WHERE a.run_id = w.run_id AND a.tenant_id = w.tenant_id AND a.action_id = w.action_id
           AND a.acked_at = w.violated_at
           AND (w.kind = 'drift' OR (w.kind = 'failed') = (a.error IS NOT NULL))
+          -- inside the subquery, so a missing finding probes no index
+          AND w.kind IN ('failed', 'late', 'drift')
         ORDER BY a.id
         LIMIT 1
-    ) ev ON w.kind IN ('failed', 'late', 'drift')
+    ) ev ON true
     ON CONFLICT ON CONSTRAINT findings_once DO NOTHING
     RETURNING tenant_id, run_id, action_id, kind
 ),

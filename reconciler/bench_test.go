@@ -169,3 +169,150 @@ func BenchmarkReconcile(b *testing.B) {
 			idle.CandidateRuns, float64(peak)/(1<<20)))
 	}
 }
+
+// The production-like mix of BenchmarkReconcileMix, as residues of a
+// run's number: 1.75% of the runs need a finding, and some of the clean
+// ones carry the repeats a real service writes.
+const (
+	mixModulus    = 400
+	mixMissing    = 7   // 0.5%: action 1 never acked
+	mixLate       = 11  // 0.5%: action 2 acked only after its deadline
+	mixFailed     = 13  // 0.5%: action 3 reported failed, never succeeded
+	mixDrift      = 17  // 0.25%: action 5 acked but never expected
+	mixRetryEvery = 10  // every 10th run: action 4 acked twice (a retry with its own key)
+	mixKeyless    = 20  // every 20th run: action 2 acked once more without a key
+)
+
+// mixFindings is how many runs of a mix ledger of runs runs need each kind
+// of finding.
+func mixFindings(runs int) map[string]int {
+	count := func(residues ...int) int {
+		n := 0
+		for g := 1; g <= runs; g++ {
+			for _, r := range residues {
+				if g%mixModulus == r {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	return map[string]int{
+		"missing": count(mixMissing, mixMissing+200),
+		"late":    count(mixLate, mixLate+200),
+		"failed":  count(mixFailed, mixFailed+200),
+		"drift":   count(mixDrift),
+	}
+}
+
+// fillMixLedger writes runs runs in the production-like mix of
+// BenchmarkReconcileMix, in transactions of 50,000 runs: five actions
+// declared two hours ago with a one-hour deadline and acked a minute
+// later, except for the runs that need a finding (missing, late, failed,
+// drift: 1.75% in all) and the repeats among the clean runs (retries with
+// their own key, a repeat without a key).
+func fillMixLedger(b testing.TB, pool *pgxpool.Pool, runs int) {
+	ctx := context.Background()
+	const chunk = 50_000
+	for done := 0; done < runs; done += chunk {
+		n := min(chunk, runs-done)
+		_, err := pool.Exec(ctx, `
+			WITH r AS (
+				SELECT g, gen_random_uuid() AS id, (g + $2::int) % $3::int AS k
+				FROM generate_series(1, $1::int) g
+			),
+			e AS (
+				INSERT INTO rac.expectations (run_id, action_id, declared_at, deadline_ms, deadline_at)
+				SELECT r.id, c.id, now() - interval '2 hours', 3600000, now() - interval '1 hour'
+				FROM r CROSS JOIN rac.contract_actions c
+				WHERE NOT (c.id = 5 AND r.k = $7)
+				RETURNING run_id, action_id, declared_at
+			),
+			acks AS (
+				SELECT r.id AS run_id, c.id AS action_id, r.k, c.id || ':' || left(r.id::text, 8) AS key
+				FROM r CROSS JOIN rac.contract_actions c
+			)
+			INSERT INTO rac.acks (run_id, action_id, acked_at, result_id, idempotency_key, error)
+			SELECT a.run_id, a.action_id,
+			       now() - interval '2 hours' + CASE WHEN a.action_id = 2 AND a.k % 200 = $5 THEN interval '90 minutes'
+			                                         ELSE interval '1 minute' END,
+			       'res-' || left(a.run_id::text, 8), a.key,
+			       CASE WHEN a.action_id = 3 AND a.k % 200 = $6 THEN 'upstream refused' END
+			FROM acks a
+			WHERE NOT (a.action_id = 1 AND a.k % 200 = $4)
+			UNION ALL
+			SELECT a.run_id, a.action_id, now() - interval '2 hours' + interval '2 minutes',
+			       'res-' || left(a.run_id::text, 8), a.key || ':retry', NULL
+			FROM acks a
+			WHERE a.action_id = 4 AND a.k % $8::int = 1
+			UNION ALL
+			SELECT a.run_id, a.action_id, now() - interval '2 hours' + interval '3 minutes',
+			       'res-' || left(a.run_id::text, 8), NULL, NULL
+			FROM acks a
+			WHERE a.action_id = 2 AND a.k % $9::int = 3`,
+			n, done, mixModulus, mixMissing, mixLate, mixFailed, mixDrift, mixRetryEvery, mixKeyless)
+		require.NoError(b, err)
+	}
+	for _, t := range []string{"rac.expectations", "rac.acks"} {
+		_, err := pool.Exec(ctx, "VACUUM ANALYZE "+t)
+		require.NoError(b, err)
+	}
+}
+
+// BenchmarkReconcileMix is BenchmarkReconcile's backlog figure on a
+// production-like ledger (fillMixLedger): RAC_BENCH_RUNS runs of which
+// 1.75% need a finding of one of four kinds, with retries and keyless
+// repeats among the clean runs. It reports the full-backlog pass against
+// the bare anti-join, measured in the same process, and checks that the
+// pass found exactly the runs that need a finding.
+func BenchmarkReconcileMix(b *testing.B) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(b)
+	runs := benchRuns(b)
+	start := time.Now()
+	fillMixLedger(b, pool, runs)
+	b.Logf("filled %d mixed runs in %v", runs, time.Since(start).Round(time.Millisecond))
+	want := mixFindings(runs)
+	wantRuns := 0
+	for _, n := range want {
+		wantRuns += n
+	}
+
+	for b.Loop() {
+		var missing int
+		baseline := time.Duration(1<<63 - 1)
+		for range 3 {
+			t0 := time.Now()
+			require.NoError(b, pool.QueryRow(ctx, `
+				SELECT count(*) FROM rac.expectations e
+				WHERE NOT EXISTS (
+					SELECT 1 FROM rac.acks a
+					WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id)`).Scan(&missing))
+			baseline = min(baseline, time.Since(t0))
+		}
+		require.Equal(b, want["missing"], missing)
+
+		rec, err := reconciler.New(pool, reconciler.Options{Name: "bench"})
+		require.NoError(b, err)
+		stopHeap := peakHeap()
+		runtime.GC()
+		t0 := time.Now()
+		full, err := rec.RunOnce(ctx)
+		fullTime := time.Since(t0)
+		peak := stopHeap()
+		require.NoError(b, err)
+		require.Equal(b, wantRuns, full.CandidateRuns, "every run that needs a finding, and no other")
+		for kind, n := range want {
+			require.Equal(b, n, full.FindingsByKind[kind], kind)
+		}
+
+		b.ReportMetric(baseline.Seconds(), "antijoin-s")
+		b.ReportMetric(fullTime.Seconds(), "fullpass-s")
+		b.ReportMetric(fullTime.Seconds()/baseline.Seconds(), "fullpass/antijoin")
+		b.ReportMetric(float64(full.CandidateRuns), "candidates")
+		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+		b.Logf("runs=%d needing a finding=%d baseline=%v full=%v (%d batches, %d findings) peak heap=%.1f MiB",
+			runs, wantRuns, baseline.Round(time.Millisecond), fullTime.Round(time.Millisecond), full.Batches,
+			full.FindingsRecorded, float64(peak)/(1<<20))
+	}
+}
