@@ -175,12 +175,12 @@ func BenchmarkReconcile(b *testing.B) {
 // ones carry the repeats a real service writes.
 const (
 	mixModulus    = 400
-	mixMissing    = 7   // 0.5%: action 1 never acked
-	mixLate       = 11  // 0.5%: action 2 acked only after its deadline
-	mixFailed     = 13  // 0.5%: action 3 reported failed, never succeeded
-	mixDrift      = 17  // 0.25%: action 5 acked but never expected
-	mixRetryEvery = 10  // every 10th run: action 4 acked twice (a retry with its own key)
-	mixKeyless    = 20  // every 20th run: action 2 acked once more without a key
+	mixMissing    = 7  // 0.5%: action 1 never acked
+	mixLate       = 11 // 0.5%: action 2 acked only after its deadline
+	mixFailed     = 13 // 0.5%: action 3 reported failed, never succeeded
+	mixDrift      = 17 // 0.25%: action 5 acked but never expected
+	mixRetryEvery = 10 // every 10th run: action 4 acked twice (a retry with its own key)
+	mixKeyless    = 20 // every 20th run: action 2 acked once more without a key
 )
 
 // mixFindings is how many runs of a mix ledger of runs runs need each kind
