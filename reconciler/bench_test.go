@@ -88,6 +88,24 @@ func peakHeap() (stop func() uint64) {
 	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
 }
 
+// windowPass writes three windows of 10,000 new runs (100 of them with a
+// missing action), reconciling each with one pass, and returns the fastest
+// pass: a single pass of tens of milliseconds is at the mercy of a
+// checkpoint or an autovacuum worker, as the anti-join's best of three is.
+func windowPass(b *testing.B, pool *pgxpool.Pool, rec *reconciler.Reconciler) time.Duration {
+	best := time.Duration(1<<63 - 1)
+	for range 3 {
+		fillLedger(b, pool, 10_000, 100)
+		t0 := time.Now()
+		res, err := rec.RunOnce(context.Background())
+		elapsed := time.Since(t0)
+		require.NoError(b, err)
+		require.Equal(b, 100, res.CandidateRuns, "the window's runs with a missing action, and no other")
+		best = min(best, elapsed)
+	}
+	return best
+}
+
 // BenchmarkReconcile measures, on one ledger of RAC_BENCH_RUNS runs:
 // the bare anti-join that finds the missing expectations (the baseline),
 // a full-backlog pass that records every finding and verdict change, a
@@ -107,12 +125,7 @@ func BenchmarkReconcile(b *testing.B) {
 	emptyPool := pgtest.NewPool(b)
 	emptyRec, err := reconciler.New(emptyPool, reconciler.Options{Name: "bench"})
 	require.NoError(b, err)
-	fillLedger(b, emptyPool, 10_000, 100)
-	t0 := time.Now()
-	alone, err := emptyRec.RunOnce(ctx)
-	aloneTime := time.Since(t0)
-	require.NoError(b, err)
-	require.Equal(b, 100, alone.CandidateRuns)
+	aloneTime := windowPass(b, emptyPool, emptyRec)
 	emptyPool.Close()
 
 	for b.Loop() {
@@ -133,7 +146,7 @@ func BenchmarkReconcile(b *testing.B) {
 		require.NoError(b, err)
 		stopHeap := peakHeap()
 		runtime.GC()
-		t0 = time.Now()
+		t0 := time.Now()
 		full, err := rec.RunOnce(ctx)
 		fullTime := time.Since(t0)
 		peak := stopHeap()
@@ -142,11 +155,7 @@ func BenchmarkReconcile(b *testing.B) {
 		require.Equal(b, missing, full.FindingsByKind["missing"])
 
 		// A window of 10,000 new runs in a ledger this size.
-		fillLedger(b, pool, 10_000, 100)
-		t0 = time.Now()
-		window, err := rec.RunOnce(ctx)
-		windowTime := time.Since(t0)
-		require.NoError(b, err)
+		windowTime := windowPass(b, pool, rec)
 
 		t0 = time.Now()
 		idle, err := rec.RunOnce(ctx)
@@ -157,15 +166,14 @@ func BenchmarkReconcile(b *testing.B) {
 		b.ReportMetric(fullTime.Seconds(), "fullpass-s")
 		b.ReportMetric(fullTime.Seconds()/baseline.Seconds(), "fullpass/antijoin")
 		b.ReportMetric(windowTime.Seconds(), "window10k-s")
-		b.ReportMetric(float64(window.CandidateRuns), "window-candidates")
 		b.ReportMetric(aloneTime.Seconds(), "window10k-alone-s")
 		b.ReportMetric(windowTime.Seconds()/aloneTime.Seconds(), "window/alone")
 		b.ReportMetric(idleTime.Seconds(), "idle-s")
 		b.ReportMetric(float64(idle.CandidateRuns), "idle-candidates")
 		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
-		b.Logf("%s", fmt.Sprintf("runs=%d missing=%d baseline=%v full=%v (%d batches, %d findings, %d verdicts) window=%v (%d runs) idle=%v (%d runs) peak heap=%.1f MiB",
+		b.Logf("%s", fmt.Sprintf("runs=%d missing=%d baseline=%v full=%v (%d batches, %d findings, %d verdicts) window=%v idle=%v (%d runs) peak heap=%.1f MiB",
 			runs, missing, baseline.Round(time.Millisecond), fullTime.Round(time.Millisecond), full.Batches, full.FindingsRecorded,
-			full.VerdictsRecorded, windowTime.Round(time.Millisecond), window.CandidateRuns, idleTime.Round(time.Millisecond),
+			full.VerdictsRecorded, windowTime.Round(time.Millisecond), idleTime.Round(time.Millisecond),
 			idle.CandidateRuns, float64(peak)/(1<<20)))
 	}
 }
