@@ -5,9 +5,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/racledger/racledger/internal/migrate"
-	"github.com/racledger/racledger/internal/pgtest"
 )
 
 // coveringKey is the migration that makes the expectations' unique key
@@ -25,11 +22,8 @@ func TestCoveringKeyDownRestores(t *testing.T) {
 func TestCoveringKeyKeepsTheKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := openPool(t, pgtest.NewEmptyDatabase(t).URL)
-	m, err := migrate.New(pool, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = m.Close() })
-	_, err = m.UpTo(ctx, coveringKey-1)
+	pool, m := emptyMigrator(t)
+	_, err := m.UpTo(ctx, coveringKey-1)
 	require.NoError(t, err)
 	_, err = pool.Exec(ctx, `CREATE INDEX expectations_run_action_covering ON rac.expectations (run_id)`)
 	require.NoError(t, err)

@@ -7,7 +7,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/racledger/racledger/internal/migrate"
 	"github.com/racledger/racledger/internal/pgtest"
 )
 
@@ -18,15 +17,12 @@ const runPhasesVersion = 13
 func TestRunPhasesDownReversesUp(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := openPool(t, pgtest.NewEmptyDatabase(t).URL)
-	m, err := migrate.New(pool, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = m.Close() })
+	pool, m := emptyMigrator(t)
 	relations := func() []string {
 		return strs(t, pool, `SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = 'rac'::regnamespace ORDER BY 1`)
 	}
 
-	_, err = m.UpTo(ctx, runPhasesVersion-1)
+	_, err := m.UpTo(ctx, runPhasesVersion-1)
 	require.NoError(t, err)
 	before, beforeRels := pgtest.Grants(t, pool), relations()
 	_, err = m.UpTo(ctx, runPhasesVersion)

@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/racledger/racledger/internal/migrate"
 	"github.com/racledger/racledger/internal/pgtest"
 	"github.com/racledger/racledger/ledger"
 	"github.com/racledger/racledger/reconciler"
@@ -734,12 +733,9 @@ func TestPrivileges(t *testing.T) {
 func TestDownReversesUp(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := openPool(t, pgtest.NewEmptyDatabase(t).URL)
-	m, err := migrate.New(pool, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = m.Close() })
+	pool, m := emptyMigrator(t)
 
-	_, err = m.UpTo(ctx, 2)
+	_, err := m.UpTo(ctx, 2)
 	require.NoError(t, err)
 	before := pgtest.Grants(t, pool)
 

@@ -33,6 +33,17 @@ func schemaSurface(t *testing.T, pool *pgxpool.Pool) []string {
 	return out
 }
 
+// emptyMigrator returns a pool on a new, unmigrated database and a
+// migrator for it, closed when the test ends.
+func emptyMigrator(t *testing.T) (*pgxpool.Pool, *migrate.Migrator) {
+	t.Helper()
+	pool := openPool(t, pgtest.NewEmptyDatabase(t).URL)
+	m, err := migrate.New(pool, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
+	return pool, m
+}
+
 // requireDownRestores migrates a new database to version-1, then to
 // version, down again and up again, and checks that the migration changes
 // the schema's surface, that its down restores the surface before it
@@ -40,12 +51,9 @@ func schemaSurface(t *testing.T, pool *pgxpool.Pool) []string {
 func requireDownRestores(t *testing.T, version int64) {
 	t.Helper()
 	ctx := context.Background()
-	pool := openPool(t, pgtest.NewEmptyDatabase(t).URL)
-	m, err := migrate.New(pool, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = m.Close() })
+	pool, m := emptyMigrator(t)
 
-	_, err = m.UpTo(ctx, version-1)
+	_, err := m.UpTo(ctx, version-1)
 	require.NoError(t, err)
 	before := schemaSurface(t, pool)
 	_, err = m.UpTo(ctx, version)

@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/racledger/racledger/internal/migrate"
 	"github.com/racledger/racledger/internal/pgtest"
 	"github.com/racledger/racledger/reconciler"
 )
@@ -19,11 +18,8 @@ const tenantNameVersion = 15
 // tenant to them.
 func TestTenantNameDownReversesUp(t *testing.T) {
 	t.Parallel()
-	pool := openPool(t, pgtest.NewEmptyDatabase(t).URL)
+	pool, m := emptyMigrator(t)
 	ctx := t.Context()
-	m, err := migrate.New(pool, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = m.Close() })
 	views := func() []string {
 		return strs(t, pool, `
 			SELECT c.relname || ' ' || coalesce(array_to_string(c.reloptions, ','), '') || ' ' ||
@@ -33,7 +29,7 @@ func TestTenantNameDownReversesUp(t *testing.T) {
 			FROM pg_class c WHERE c.relnamespace = 'rac'::regnamespace AND c.relkind = 'v' ORDER BY c.relname`)
 	}
 
-	_, err = m.UpTo(ctx, tenantNameVersion-1)
+	_, err := m.UpTo(ctx, tenantNameVersion-1)
 	require.NoError(t, err)
 	before, beforeGrants := views(), pgtest.Grants(t, pool)
 	_, err = m.UpTo(ctx, tenantNameVersion)
