@@ -58,10 +58,49 @@ func fillLedgerTB(b testing.TB, pool *pgxpool.Pool, runs, missingEvery int) {
 			WHERE NOT (e.action_id = 1 AND r.g % $2 = 0)`, n, missingEvery)
 		require.NoError(b, err)
 	}
+	vacuumLedger(b, pool)
+}
+
+// vacuumLedger vacuums and analyzes the ledger's two hot tables after a
+// fill, as autovacuum would have by the time a backlog is reconciled.
+func vacuumLedger(b testing.TB, pool *pgxpool.Pool) {
 	for _, t := range []string{"rac.expectations", "rac.acks"} {
-		_, err := pool.Exec(ctx, "VACUUM ANALYZE "+t)
+		_, err := pool.Exec(context.Background(), "VACUUM ANALYZE "+t)
 		require.NoError(b, err)
 	}
+}
+
+// antiJoin runs the benchmarks' baseline, the bare set difference of the
+// expectations without any ack, three times and returns its count and its
+// fastest time.
+func antiJoin(b *testing.B, pool *pgxpool.Pool) (missing int, best time.Duration) {
+	best = time.Duration(1<<63 - 1)
+	for range 3 {
+		t0 := time.Now()
+		require.NoError(b, pool.QueryRow(context.Background(), `
+			SELECT count(*) FROM rac.expectations e
+			WHERE NOT EXISTS (
+				SELECT 1 FROM rac.acks a
+				WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id)`).Scan(&missing))
+		best = min(best, time.Since(t0))
+	}
+	return missing, best
+}
+
+// backlogPass reconciles the whole ledger with a new reconciler in one
+// pass and returns the reconciler, the pass's summary and time, and the
+// peak Go heap while it ran.
+func backlogPass(b *testing.B, pool *pgxpool.Pool) (*reconciler.Reconciler, reconciler.Summary, time.Duration, uint64) {
+	rec, err := reconciler.New(pool, reconciler.Options{Name: "bench"})
+	require.NoError(b, err)
+	stopHeap := peakHeap()
+	runtime.GC()
+	t0 := time.Now()
+	full, err := rec.RunOnce(context.Background())
+	elapsed := time.Since(t0)
+	peak := stopHeap()
+	require.NoError(b, err)
+	return rec, full, elapsed, peak
 }
 
 // peakHeap samples the Go heap until stop is called and returns the peak.
@@ -129,35 +168,16 @@ func BenchmarkReconcile(b *testing.B) {
 	emptyPool.Close()
 
 	for b.Loop() {
-		// Baseline: the bare set difference, best of three.
-		var missing int
-		baseline := time.Duration(1<<63 - 1)
-		for range 3 {
-			t0 := time.Now()
-			require.NoError(b, pool.QueryRow(ctx, `
-				SELECT count(*) FROM rac.expectations e
-				WHERE NOT EXISTS (
-					SELECT 1 FROM rac.acks a
-					WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id)`).Scan(&missing))
-			baseline = min(baseline, time.Since(t0))
-		}
+		missing, baseline := antiJoin(b, pool)
 
-		rec, err := reconciler.New(pool, reconciler.Options{Name: "bench"})
-		require.NoError(b, err)
-		stopHeap := peakHeap()
-		runtime.GC()
-		t0 := time.Now()
-		full, err := rec.RunOnce(ctx)
-		fullTime := time.Since(t0)
-		peak := stopHeap()
-		require.NoError(b, err)
+		rec, full, fullTime, peak := backlogPass(b, pool)
 		require.Equal(b, missing, full.CandidateRuns, "every run with a missing action, and no other")
 		require.Equal(b, missing, full.FindingsByKind["missing"])
 
 		// A window of 10,000 new runs in a ledger this size.
 		windowTime := windowPass(b, pool, rec)
 
-		t0 = time.Now()
+		t0 := time.Now()
 		idle, err := rec.RunOnce(ctx)
 		idleTime := time.Since(t0)
 		require.NoError(b, err)
@@ -261,10 +281,7 @@ func fillMixLedger(b testing.TB, pool *pgxpool.Pool, runs int) {
 			n, done, mixModulus, mixMissing, mixLate, mixFailed, mixDrift, mixRetryEvery, mixKeyless)
 		require.NoError(b, err)
 	}
-	for _, t := range []string{"rac.expectations", "rac.acks"} {
-		_, err := pool.Exec(ctx, "VACUUM ANALYZE "+t)
-		require.NoError(b, err)
-	}
+	vacuumLedger(b, pool)
 }
 
 // BenchmarkReconcileMix is BenchmarkReconcile's backlog figure on a
@@ -274,7 +291,6 @@ func fillMixLedger(b testing.TB, pool *pgxpool.Pool, runs int) {
 // the bare anti-join, measured in the same process, and checks that the
 // pass found exactly the runs that need a finding.
 func BenchmarkReconcileMix(b *testing.B) {
-	ctx := context.Background()
 	pool := pgtest.NewPool(b)
 	runs := benchRuns(b)
 	start := time.Now()
@@ -287,28 +303,10 @@ func BenchmarkReconcileMix(b *testing.B) {
 	}
 
 	for b.Loop() {
-		var missing int
-		baseline := time.Duration(1<<63 - 1)
-		for range 3 {
-			t0 := time.Now()
-			require.NoError(b, pool.QueryRow(ctx, `
-				SELECT count(*) FROM rac.expectations e
-				WHERE NOT EXISTS (
-					SELECT 1 FROM rac.acks a
-					WHERE a.run_id = e.run_id AND a.tenant_id = e.tenant_id AND a.action_id = e.action_id)`).Scan(&missing))
-			baseline = min(baseline, time.Since(t0))
-		}
+		missing, baseline := antiJoin(b, pool)
 		require.Equal(b, want["missing"], missing)
 
-		rec, err := reconciler.New(pool, reconciler.Options{Name: "bench"})
-		require.NoError(b, err)
-		stopHeap := peakHeap()
-		runtime.GC()
-		t0 := time.Now()
-		full, err := rec.RunOnce(ctx)
-		fullTime := time.Since(t0)
-		peak := stopHeap()
-		require.NoError(b, err)
+		_, full, fullTime, peak := backlogPass(b, pool)
 		require.Equal(b, wantRuns, full.CandidateRuns, "every run that needs a finding, and no other")
 		for kind, n := range want {
 			require.Equal(b, n, full.FindingsByKind[kind], kind)
