@@ -75,8 +75,8 @@ func vacuumLedger(b testing.TB, pool *pgxpool.Pool) {
 // time over three runs of each plan: the planner's own and a merge anti-join
 // of the two unique keys (hash joins off). Which of the two the planner
 // picks varies with the statistics of each fill (a hash anti-join that
-// spills took 2.6 s where the merge join took 1.4 s on the same 1M-run
-// mix), so the faster one is the baseline and a ratio never flatters the
+// spills took 2.9 s where the merge join took 1.4 s on a copy of the
+// 1M-run mix), so the faster one is the baseline and a ratio never flatters the
 // pass by a slow baseline.
 func antiJoin(b *testing.B, pool *pgxpool.Pool) (missing int, best time.Duration) {
 	ctx := context.Background()
