@@ -18,7 +18,7 @@ SELECT $1, $2, $3::smallint,
        NULLIF($4::text, ''), NULLIF($5::text, ''),
        NULLIF($6::text, ''), NULLIF($7::text, '')::jsonb,
        coalesce((SELECT min(au.id) FROM rac.authors au
-                 WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole),
+                 WHERE au.role_name = session_user AND au.role_oid = pg_catalog.quote_ident(session_user)::regrole),
                 (SELECT rac.author_id()))
 WHERE NOT EXISTS (SELECT FROM rac.domain_roles)
    OR $3::smallint = ANY (coalesce(rac.domain_scope('ack'), ARRAY[$3::smallint]))
@@ -175,7 +175,7 @@ SELECT $1, u.run_id, u.action_id,
        NULLIF(u.result_id, ''), NULLIF(u.idempotency_key, ''),
        NULLIF(u.error, ''), NULLIF(u.metadata, '')::jsonb,
        coalesce((SELECT min(au.id) FROM rac.authors au
-                 WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole),
+                 WHERE au.role_name = session_user AND au.role_oid = pg_catalog.quote_ident(session_user)::regrole),
                 (SELECT rac.author_id()))
 FROM input u
 WHERE NOT EXISTS (SELECT FROM rac.domain_roles)
@@ -236,7 +236,7 @@ const sessionAuthor = `-- name: SessionAuthor :one
 SELECT au.id AS author_id, coalesce(r.rolsuper, false)::boolean AS superuser
 FROM rac.authors au
 JOIN pg_catalog.pg_roles r ON r.oid = au.role_oid
-WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole
+WHERE au.role_name = session_user AND au.role_oid = pg_catalog.quote_ident(session_user)::regrole
   AND au.first_seen < now()
 ORDER BY au.id
 LIMIT 1

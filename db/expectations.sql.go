@@ -16,7 +16,7 @@ INSERT INTO rac.expectations (tenant_id, run_id, action_id, deadline_ms, declare
 SELECT $1, $2, i.action_id, i.deadline_ms,
        c.now, c.now + i.deadline_ms * interval '1 millisecond', $3,
        coalesce((SELECT min(au.id) FROM rac.authors au
-                 WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole),
+                 WHERE au.role_name = session_user AND au.role_oid = pg_catalog.quote_ident(session_user)::regrole),
                 (SELECT rac.author_id()))
 FROM (
     -- Set-returning functions in one select list advance in lockstep.

@@ -27,7 +27,7 @@ ON CONFLICT DO NOTHING`
 const ackWithAuthors = `INSERT INTO rac.acks (tenant_id, run_id, action_id, result_id, idempotency_key, error, metadata, author_id)
 SELECT $1, $2, $3::smallint, NULLIF($4::text, ''), NULLIF($5::text, ''), NULLIF($6::text, ''), NULLIF($7::text, '')::jsonb,
        coalesce((SELECT min(au.id) FROM rac.authors au
-                 WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole),
+                 WHERE au.role_name = session_user AND au.role_oid = pg_catalog.quote_ident(session_user)::regrole),
                 (SELECT rac.author_id()))
 WHERE NOT EXISTS (SELECT FROM rac.domain_roles)
    OR $3::smallint = ANY (coalesce(rac.domain_scope('ack'), ARRAY[$3::smallint]))

@@ -20,7 +20,7 @@ SELECT @tenant_id, @run_id, @action_id::smallint,
        NULLIF(@result_id::text, ''), NULLIF(@idempotency_key::text, ''),
        NULLIF(@error::text, ''), NULLIF(@metadata::text, '')::jsonb,
        coalesce((SELECT min(au.id) FROM rac.authors au
-                 WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole),
+                 WHERE au.role_name = session_user AND au.role_oid = pg_catalog.quote_ident(session_user)::regrole),
                 (SELECT rac.author_id()))
 WHERE NOT EXISTS (SELECT FROM rac.domain_roles)
    OR @action_id::smallint = ANY (coalesce(rac.domain_scope('ack'), ARRAY[@action_id::smallint]))
@@ -51,7 +51,7 @@ ON CONFLICT DO NOTHING;
 SELECT au.id AS author_id, coalesce(r.rolsuper, false)::boolean AS superuser
 FROM rac.authors au
 JOIN pg_catalog.pg_roles r ON r.oid = au.role_oid
-WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole
+WHERE au.role_name = session_user AND au.role_oid = pg_catalog.quote_ident(session_user)::regrole
   AND au.first_seen < now()
 ORDER BY au.id
 LIMIT 1;
@@ -88,7 +88,7 @@ SELECT @tenant_id, u.run_id, u.action_id,
        NULLIF(u.result_id, ''), NULLIF(u.idempotency_key, ''),
        NULLIF(u.error, ''), NULLIF(u.metadata, '')::jsonb,
        coalesce((SELECT min(au.id) FROM rac.authors au
-                 WHERE au.role_name = session_user AND au.role_oid = session_user::text::regrole),
+                 WHERE au.role_name = session_user AND au.role_oid = pg_catalog.quote_ident(session_user)::regrole),
                 (SELECT rac.author_id()))
 FROM input u
 -- All or nothing: a batch with any action the role may not ack writes

@@ -13,7 +13,9 @@ import (
 )
 
 // LoginRole creates a login role with a random name and password that is a
-// member of roles, and returns a connection URL for db as that role and the
+// member of roles (the name needs quoting, `rac-Test-` and hex, so every
+// test that writes as a role proves that names are quoted where they
+// must be), and returns a connection URL for db as that role and the
 // role's name. It is created through db.Admin(); when the test ends, after
 // the cleanups registered later (such as the role's own pools) have run,
 // DROP OWNED revokes whatever it was granted in db and the role is dropped.
@@ -25,7 +27,7 @@ func LoginRole(t testing.TB, db Database, roles ...string) (roleURL, name string
 	if _, err := rand.Read(secret); err != nil {
 		t.Fatalf("pgtest: login role secret: %v", err)
 	}
-	name = "rac_test_" + hex.EncodeToString(secret[:6])
+	name = "rac-Test-" + hex.EncodeToString(secret[:6])
 	password := hex.EncodeToString(secret[6:])
 	u, err := url.Parse(db.URL)
 	if err != nil {
