@@ -102,6 +102,7 @@ func BenchmarkAckPhysicalMinimum(b *testing.B) {
 type minimumBench struct {
 	admin                     *pgxpool.Pool
 	writer, owner             []*pgxpool.Conn
+	writerName                string
 	writerAuthor, ownerAuthor int32
 }
 
@@ -128,7 +129,7 @@ func newMinimumBench(b *testing.B, createTable, table string) minimumBench {
 	if _, err := admin.Exec(ctx, `GRANT INSERT ON `+table+` TO `+pgx.Identifier{name}.Sanitize()); err != nil {
 		b.Fatal(err)
 	}
-	m := minimumBench{admin: admin, writer: writer, owner: acquireAll(b, admin)}
+	m := minimumBench{admin: admin, writer: writer, writerName: name, owner: acquireAll(b, admin)}
 	for _, r := range []struct {
 		conn *pgxpool.Conn
 		id   *int32
