@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/racledger/racledger/ledger"
 )
 
@@ -46,23 +44,7 @@ func BenchmarkAckPinned(b *testing.B) {
 		}
 	}
 	createIncident := actionID(b, m.admin, ledger.Incidents, ledger.CreateIncident)
-	l := benchLedger("")
-	plain := func(ctx context.Context, tx pgx.Tx, seq int64) error {
-		runID, resultID, key := benchAckValues(seq)
-		if _, err := tx.Exec(ctx, insertIncident, runID); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, insertPlainAck, runID, createIncident, resultID, key, m.writerAuthor)
-		return err
-	}
-	viaLedger := func(ctx context.Context, tx pgx.Tx, seq int64) error {
-		runID, resultID, key := benchAckValues(seq)
-		if _, err := tx.Exec(ctx, insertIncident, runID); err != nil {
-			return err
-		}
-		return l.Ack(ctx, tx, ledger.Ack{RunID: runID, Domain: ledger.Incidents, Action: ledger.CreateIncident,
-			ResultID: resultID, IdempotencyKey: key})
-	}
+	plain, viaLedger := plainAckWork(createIncident, m.writerAuthor), ledgerAckWork(benchLedger(""))
 	res := runInterleaved(b, nil, []benchVariant{
 		{name: "P plain table, pinned writer", conns: m.writer, work: plain},
 		{name: "L ledger.Ack, pinned writer", conns: m.writer, work: viaLedger},
