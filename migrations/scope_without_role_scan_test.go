@@ -108,7 +108,7 @@ func TestScopesAnswerAsBeforeMigration19(t *testing.T) {
 	sessions := map[string]*pgxpool.Pool{
 		"login": openPool(t, loginURL), "other login": openPool(t, otherURL), "superuser": admin,
 	}
-	mapped := []string{login, login, group, group, other, "no-such-role " + group, superuser}
+	mapped := []string{login, login, group, group, other, "no-such-role " + group, `no "such" role`, superuser}
 
 	settings := []string{"", "", "default", "a", "b", "nope"}
 	answers := map[string]int{}
