@@ -28,8 +28,9 @@ func TestScopeWithoutRoleScanDownRestores(t *testing.T) {
 	requireDownRestores(t, scopeWithoutRoleScan)
 }
 
-// The scope functions answer as they did before migration 00019 (their
-// definitions of migration 00018, kept beside them under other names)
+// The scope functions (and rac.sees_every_tenant, which asks one of
+// them) answer as they did before migration 00019 (their definitions of
+// migration 00018, kept beside them under other names)
 // for every session, through random changes of the tenant and domain
 // mappings: of a login, of a group it belongs to (both named so that
 // they need quoting), of an unrelated login, of a role that does not
@@ -68,8 +69,9 @@ func TestScopesAnswerAsBeforeMigration19(t *testing.T) {
 	_, err = m.UpTo(ctx, scopeWithoutRoleScan-1)
 	require.NoError(t, err)
 	for fn, before := range map[string]string{
-		"rac.tenant_scope()":     "public.tenant_scope_before()",
-		"rac.domain_scope(text)": "public.domain_scope_before(text)",
+		"rac.tenant_scope()":      "public.tenant_scope_before()",
+		"rac.domain_scope(text)":  "public.domain_scope_before(text)",
+		"rac.sees_every_tenant()": "public.sees_every_tenant_before()",
 	} {
 		var def string
 		require.NoError(t, admin.QueryRow(ctx, `SELECT pg_get_functiondef($1::regprocedure)`, fn).Scan(&def))
@@ -143,6 +145,7 @@ func TestScopesAnswerAsBeforeMigration19(t *testing.T) {
 				{"rac.tenant_scope()", "public.tenant_scope_before()"},
 				{"rac.domain_scope('ack')", "public.domain_scope_before('ack')"},
 				{"rac.domain_scope('expect')", "public.domain_scope_before('expect')"},
+				{"rac.sees_every_tenant()", "public.sees_every_tenant_before()"},
 			} {
 				now, before := scopeAnswer(t, pool, setting, q[0]), scopeAnswer(t, pool, setting, q[1])
 				if now != before {
