@@ -125,16 +125,6 @@ func BenchmarkAckAuthorization(b *testing.B) {
 	createIncident := actionID(b, nowPool, ledger.Incidents, ledger.CreateIncident)
 	free := benchLedger("")
 
-	viaLedger := func(l *ledger.Ledger) func(ctx context.Context, tx pgx.Tx, seq int64) error {
-		return func(ctx context.Context, tx pgx.Tx, seq int64) error {
-			runID, resultID, key := benchAckValues(seq)
-			if _, err := tx.Exec(ctx, insertIncident, runID); err != nil {
-				return err
-			}
-			return l.Ack(ctx, tx, ledger.Ack{RunID: runID, Domain: ledger.Incidents, Action: ledger.CreateIncident,
-				ResultID: resultID, IdempotencyKey: key})
-		}
-	}
 	raw := func(sql string, tenant int16) func(ctx context.Context, tx pgx.Tx, seq int64) error {
 		return func(ctx context.Context, tx pgx.Tx, seq int64) error {
 			runID, resultID, key := benchAckValues(seq)
@@ -150,7 +140,7 @@ func BenchmarkAckAuthorization(b *testing.B) {
 		{name: "A migration 11", conns: beforeConns, work: raw(ackBeforeAuthors, 1)},
 		{name: "B authors", conns: freeConns, work: raw(ackWithAuthors, 1)},
 		{name: "C authors, pinned domain", conns: pinnedConns, work: raw(ackWithAuthors, 1)},
-		{name: "D ledger.Ack", conns: libConns, work: viaLedger(free)},
+		{name: "D ledger.Ack", conns: libConns, work: ledgerAckWork(free)},
 	})
 	expectRowCount(b, beforePool, "rac.acks", b.N+benchWarmup)
 	expectRowCount(b, nowPool, "rac.acks", 3*(b.N+benchWarmup))
