@@ -55,16 +55,13 @@ func BenchmarkAckPhysicalMinimum(b *testing.B) {
 	createIncident := actionID(b, admin, ledger.Incidents, ledger.CreateIncident)
 	l := benchLedger("")
 
-	plain := func(author int32) func(ctx context.Context, tx pgx.Tx, seq int64) error {
-		return plainAckWork(createIncident, author)
-	}
 	viaLedger := ledgerAckWork(l)
 
 	before := multixactMemberBlocks(b, admin)
 	res := runInterleaved(b, nil, []benchVariant{
-		{name: "P plain table, writer", conns: conns, work: plain(author)},
+		{name: "P plain table, writer", conns: conns, work: plainAckWork(createIncident, author)},
 		{name: "L ledger.Ack, writer", conns: conns, work: viaLedger},
-		{name: "P plain table, owner", conns: ownerConns, work: plain(ownerAuthor)},
+		{name: "P plain table, owner", conns: ownerConns, work: plainAckWork(createIncident, ownerAuthor)},
 		{name: "L ledger.Ack, owner", conns: ownerConns, work: viaLedger},
 	})
 	after := multixactMemberBlocks(b, admin)

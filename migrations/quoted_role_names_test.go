@@ -3,7 +3,6 @@ package migrations_test
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"net/url"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/racledger/racledger/internal/pgtest"
 	"github.com/racledger/racledger/ledger"
 )
 
@@ -50,7 +50,7 @@ func TestRolesWhoseNamesNeedQuotingWrite(t *testing.T) {
 			var quoted string
 			require.NoError(t, b.pool.QueryRow(b.ctx, `SELECT quote_ident($1)`, name).Scan(&quoted))
 			require.NotEqual(t, name, quoted, "the name needs quoting")
-			pool := openPool(t, namedLoginRole(t, b, name, "rac_writer"))
+			pool := openPool(t, pgtest.NamedLoginRole(t, b.db, name, "rac_writer"))
 
 			run := uuid.New()
 			inTx(t, b, pool, func(tx pgx.Tx) {
@@ -75,29 +75,4 @@ func TestRolesWhoseNamesNeedQuotingWrite(t *testing.T) {
 			require.Equal(t, codeNoPrivilege, pgError(t, err).Code, "another role's author is refused")
 		})
 	}
-}
-
-// namedLoginRole creates a login role called name, a member of group,
-// dropped when the test ends, and returns a connection URL for it.
-func namedLoginRole(t *testing.T, b bundle, name, group string) string {
-	t.Helper()
-	secret := make([]byte, 16)
-	_, err := rand.Read(secret)
-	require.NoError(t, err)
-	password := hex.EncodeToString(secret)
-	ident := pgx.Identifier{name}.Sanitize()
-	_, err = b.pool.Exec(b.ctx, `CREATE ROLE `+ident+` LOGIN PASSWORD '`+password+`' IN ROLE `+
-		pgx.Identifier{group}.Sanitize())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		for _, sql := range []string{`DROP OWNED BY ` + ident, `DROP ROLE ` + ident} {
-			if _, err := b.pool.Exec(b.ctx, sql); err != nil {
-				t.Errorf("%s: %v", sql, err)
-			}
-		}
-	})
-	u, err := url.Parse(b.db.URL)
-	require.NoError(t, err)
-	u.User = url.UserPassword(name, password)
-	return u.String()
 }

@@ -68,21 +68,18 @@ func TestScopesAnswerAsBeforeMigration19(t *testing.T) {
 	t.Cleanup(func() { _ = m.Close() })
 	_, err = m.UpTo(ctx, scopeWithoutRoleScan-1)
 	require.NoError(t, err)
-	for fn, before := range map[string]string{
-		"rac.tenant_scope()":      "public.tenant_scope_before()",
-		"rac.domain_scope(text)":  "public.domain_scope_before(text)",
-		"rac.sees_every_tenant()": "public.sees_every_tenant_before()",
+	for _, fn := range []struct{ name, args string }{
+		{"tenant_scope", "()"}, {"domain_scope", "(text)"}, {"sees_every_tenant", "()"},
 	} {
 		var def string
-		require.NoError(t, admin.QueryRow(ctx, `SELECT pg_get_functiondef($1::regprocedure)`, fn).Scan(&def))
-		name := strings.TrimSuffix(strings.TrimSuffix(before, "()"), "(text)")
-		def = strings.Replace(def, "FUNCTION "+strings.TrimSuffix(strings.TrimSuffix(fn, "()"), "(text)")+"(",
-			"FUNCTION "+name+"(", 1)
-		// domain_scope names its own parameter by its function's name.
-		def = strings.ReplaceAll(def, "domain_scope.privilege", "domain_scope_before.privilege")
+		require.NoError(t, admin.QueryRow(ctx, `SELECT pg_get_functiondef($1::regprocedure)`,
+			"rac."+fn.name+fn.args).Scan(&def))
+		def = strings.Replace(def, "FUNCTION rac."+fn.name+"(", "FUNCTION public."+fn.name+"_before(", 1)
+		// A body names its own parameters by its function's name.
+		def = strings.ReplaceAll(def, " "+fn.name+".", " "+fn.name+"_before.")
 		_, err := admin.Exec(ctx, def)
 		require.NoError(t, err, def)
-		_, err = admin.Exec(ctx, `GRANT EXECUTE ON FUNCTION `+before+` TO PUBLIC`)
+		_, err = admin.Exec(ctx, `GRANT EXECUTE ON FUNCTION public.`+fn.name+`_before`+fn.args+` TO PUBLIC`)
 		require.NoError(t, err)
 	}
 	_, err = m.UpTo(ctx, scopeWithoutRoleScan)
@@ -164,6 +161,7 @@ func TestScopesAnswerAsBeforeMigration19(t *testing.T) {
 	for _, want := range []string{
 		"login rac.tenant_scope pinned", "login rac.tenant_scope unpinned", "login rac.tenant_scope error",
 		"login rac.domain_scope pinned", "login rac.domain_scope unpinned",
+		"login rac.sees_every_tenant true", "login rac.sees_every_tenant false",
 	} {
 		require.Positive(t, answers[want], "the steps reach %q", want)
 	}
@@ -192,12 +190,14 @@ func scopeAnswer(t *testing.T, pool *pgxpool.Pool, setting, expr string) string 
 	return *v
 }
 
-// kindOf sorts an answer for the coverage counts: an error, NULL (not
-// pinned to domains), a single default tenant, or anything else.
+// kindOf sorts an answer for the coverage counts: an error, a boolean,
+// NULL (not pinned to domains), a single default tenant, or anything else.
 func kindOf(answer string) string {
 	switch {
 	case strings.HasPrefix(answer, "error"):
 		return "error"
+	case answer == "true", answer == "false":
+		return answer
 	case answer == "NULL", answer == "{1}":
 		return "unpinned"
 	default:

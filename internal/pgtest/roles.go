@@ -23,12 +23,24 @@ import (
 // local connections.
 func LoginRole(t testing.TB, db Database, roles ...string) (roleURL, name string) {
 	t.Helper()
-	secret := make([]byte, 22)
+	suffix := make([]byte, 6)
+	if _, err := rand.Read(suffix); err != nil {
+		t.Fatalf("pgtest: login role name: %v", err)
+	}
+	name = "rac-Test-" + hex.EncodeToString(suffix)
+	return NamedLoginRole(t, db, name, roles...), name
+}
+
+// NamedLoginRole is LoginRole for a role called name, which the caller
+// makes unique in the cluster: a URL for db as that role, with a random
+// password; dropped, with what it owns in db, when the test ends.
+func NamedLoginRole(t testing.TB, db Database, name string, roles ...string) (roleURL string) {
+	t.Helper()
+	secret := make([]byte, 16)
 	if _, err := rand.Read(secret); err != nil {
 		t.Fatalf("pgtest: login role secret: %v", err)
 	}
-	name = "rac-Test-" + hex.EncodeToString(secret[:6])
-	password := hex.EncodeToString(secret[6:])
+	password := hex.EncodeToString(secret)
 	u, err := url.Parse(db.URL)
 	if err != nil {
 		t.Fatalf("pgtest: parse database URL: %v", err)
@@ -48,7 +60,7 @@ func LoginRole(t testing.TB, db Database, roles ...string) (roleURL, name string
 	t.Cleanup(func() {
 		adminExec(t, db, "drop login role "+name, `DROP OWNED BY `+ident, `DROP ROLE `+ident)
 	})
-	return u.String(), name
+	return u.String()
 }
 
 // adminExec runs the statements in order on a new superuser connection to
