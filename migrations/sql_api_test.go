@@ -677,7 +677,7 @@ func TestPrivileges(t *testing.T) {
 		require.Equal(t, []string{"authors:SELECT", "contract_actions:SELECT", "domain_roles:SELECT", "tenant_roles:SELECT", "tenants:SELECT"},
 			privileges("rac_writer", "r,p,v,m,S"))
 		// advance_phase and governance_check: run orchestration (00013).
-		require.Equal(t, []string{"ack", "advance_phase", "author_id", "current_tenant", "domain_refusals", "domain_scope", "expect",
+		require.Equal(t, []string{"ack", "advance_phase", "author_id", "current_tenant", "domain_actions", "domain_refusals", "domain_scope", "expect",
 			"governance_check", "is_session_author", "sees_every_tenant", "sees_whole_ledger", "tenant_scope"}, executable("rac_writer"))
 	})
 
@@ -690,8 +690,8 @@ func TestPrivileges(t *testing.T) {
 		// (rac.author_id registers the session's own login, the domain
 		// functions answer for the session only); role names and the
 		// domain mapping are no secret (pg_roles shows every role).
-		require.Equal(t, []string{"author_id", "domain_refusals", "domain_scope", "is_session_author", "sees_every_tenant",
-			"sees_whole_ledger", "tenant_scope"}, executable("public"))
+		require.Equal(t, []string{"author_id", "domain_actions", "domain_refusals", "domain_scope", "is_session_author",
+			"sees_every_tenant", "sees_whole_ledger", "tenant_scope"}, executable("public"))
 		require.Equal(t, []string{"authors:SELECT", "domain_roles:SELECT"}, privileges("public", "r,p,v,m,S"))
 	})
 
@@ -709,7 +709,7 @@ func TestPrivileges(t *testing.T) {
 			"audit_reconciliations:SELECT", "audit_resolutions:SELECT", "audit_seal_chunks:SELECT", "audit_seals:SELECT",
 			"audit_tenants:SELECT", "audit_verdicts:SELECT"})
 		// schema_version: rac export's manifest (00014).
-		require.Equal(t, []string{"action_state", "author_id", "domain_refusals", "domain_scope", "is_session_author", "schema_version",
+		require.Equal(t, []string{"action_state", "author_id", "domain_actions", "domain_refusals", "domain_scope", "is_session_author", "schema_version",
 			"sees_every_tenant", "sees_whole_ledger", "tenant_scope"}, executable("rac_auditor"))
 	})
 
@@ -725,7 +725,7 @@ func TestPrivileges(t *testing.T) {
 		for _, table := range []string{"acks", "contract_actions", "expectations", "tenants"} {
 			require.Contains(t, got, table+":SELECT")
 		}
-		require.Equal(t, []string{"action_state", "author_id", "domain_refusals", "domain_scope", "is_session_author", "schema_version",
+		require.Equal(t, []string{"action_state", "author_id", "domain_actions", "domain_refusals", "domain_scope", "is_session_author", "schema_version",
 			"sees_every_tenant", "sees_whole_ledger", "tenant_scope"}, executable("rac_reconciler"))
 	})
 }
