@@ -73,6 +73,11 @@ type benchVariant struct {
 	// conns, when set, are the variant's own connections (another
 	// database or login); otherwise it runs on the benchmark's.
 	conns []*pgxpool.Conn
+	// setup, when set, runs before each of the variant's segments (and
+	// its warm-up), teardown after: a variant that changes the schema
+	// under test (a policy, a constraint). After setup one untimed
+	// transaction per connection replans the changed statements.
+	setup, teardown func(ctx context.Context) error
 }
 
 // variantResult accumulates one variant's timed transactions.
@@ -158,6 +163,33 @@ func runSegment(ctx context.Context, conns []*pgxpool.Conn, v benchVariant, n in
 	return time.Since(start), firstErr
 }
 
+// runSetUp is runSegment between v's setup and teardown, if it has them:
+// after setup, one untimed transaction per connection replans what it
+// changed, then the timed segment runs.
+func runSetUp(ctx context.Context, conns []*pgxpool.Conn, v benchVariant, n int, seq *atomic.Int64) (time.Duration, error) {
+	if v.setup == nil {
+		return runSegment(ctx, conns, v, n, seq)
+	}
+	if err := v.setup(ctx); err != nil {
+		return 0, fmt.Errorf("%s: set up: %w", v.name, err)
+	}
+	replan := len(conns)
+	if v.conns != nil {
+		replan = len(v.conns)
+	}
+	_, err := runSegment(ctx, conns, v, replan, seq)
+	var d time.Duration
+	if err == nil {
+		d, err = runSegment(ctx, conns, v, n, seq)
+	}
+	if v.teardown != nil {
+		if tdErr := v.teardown(ctx); tdErr != nil {
+			err = errors.Join(err, fmt.Errorf("%s: tear down: %w", v.name, tdErr))
+		}
+	}
+	return d, err
+}
+
 // oneTx is one business transaction: BEGIN, v's work, COMMIT.
 func oneTx(ctx context.Context, c *pgxpool.Conn, v benchVariant, seq int64) error {
 	tx, err := c.Begin(ctx)
@@ -182,7 +214,7 @@ func runInterleaved(b *testing.B, conns []*pgxpool.Conn, variants []benchVariant
 	ctx := context.Background()
 	var seq atomic.Int64
 	for _, v := range variants {
-		if _, err := runSegment(ctx, conns, v, benchWarmup, &seq); err != nil {
+		if _, err := runSetUp(ctx, conns, v, benchWarmup, &seq); err != nil {
 			b.Fatalf("warm-up: %v", err)
 		}
 	}
@@ -195,7 +227,7 @@ func runInterleaved(b *testing.B, conns []*pgxpool.Conn, variants []benchVariant
 	for done := 0; done < b.N; {
 		n := min(benchSegment, b.N-done)
 		for _, i := range order {
-			d, err := runSegment(ctx, conns, variants[i], n, &seq)
+			d, err := runSetUp(ctx, conns, variants[i], n, &seq)
 			if err != nil {
 				b.Fatal(err)
 			}
