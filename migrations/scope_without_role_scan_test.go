@@ -3,10 +3,6 @@ package migrations_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -42,21 +38,7 @@ func TestScopeWithoutRoleScanDownRestores(t *testing.T) {
 //	RAC_SIM_STEPS=S  steps (default 300)
 func TestScopesAnswerAsBeforeMigration19(t *testing.T) {
 	t.Parallel()
-	seed := rand.Uint64()
-	if v := os.Getenv("RAC_SIM_SEED"); v != "" {
-		var err error
-		seed, err = strconv.ParseUint(v, 10, 64)
-		require.NoError(t, err, "RAC_SIM_SEED")
-	}
-	steps := 300
-	if v := os.Getenv("RAC_SIM_STEPS"); v != "" {
-		var err error
-		steps, err = strconv.Atoi(v)
-		require.NoError(t, err, "RAC_SIM_STEPS")
-	}
-	rerun := fmt.Sprintf("seed %d (rerun: RAC_SIM_SEED=%d RAC_SIM_STEPS=%d)", seed, seed, steps)
-	t.Logf("%s", rerun)
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	rng, steps, rerun := randomized(t, 300)
 	ctx := context.Background()
 
 	// A ledger at migration 18 keeps its scope functions under other
