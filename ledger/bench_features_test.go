@@ -5,9 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -185,23 +183,9 @@ func BenchmarkAckFeatureCost(b *testing.B) {
 // BenchmarkExpectPhysicalMinimum.
 func BenchmarkExpectFeatureCost(b *testing.B) {
 	f := newFeatureBench(b, plainExpectations, "public.plain_expectations", "expectations")
-	const declaredBy = "bench-service"
-	l := benchLedger(declaredBy)
-	standard := ledger.StandardRun(5 * time.Second)
-	ids := make([]int16, len(standard))
-	deadlines := make([]int64, len(standard))
-	for i, e := range standard {
-		ids[i] = actionID(b, f.m.admin, e.Domain, e.Action)
-		deadlines[i] = e.Deadline.Milliseconds()
-	}
-	author := f.author()
-	f.perTx = len(standard)
-	f.landed = func(ctx context.Context, tx pgx.Tx, _ int64) error {
-		return l.Expect(ctx, tx, uuid.New(), standard...)
-	}
-	f.plain = benchVariant{name: "P", conns: f.conns, work: func(ctx context.Context, tx pgx.Tx, _ int64) error {
-		_, err := tx.Exec(ctx, insertPlainExpectations, ids, deadlines, uuid.New(), declaredBy, author)
-		return err
-	}}
+	plain, viaLedger := standardRunWork(b, f.m.admin)
+	f.perTx = standardRunRows
+	f.landed = viaLedger
+	f.plain = benchVariant{name: "P", conns: f.conns, work: plain(f.author())}
 	f.run(b)
 }
