@@ -63,24 +63,11 @@ func TestWritePoliciesAcceptAsBeforeMigration20(t *testing.T) {
 		}
 	}
 
-	loginURL, login := pgtest.LoginRole(t, db, "rac_writer")
+	loginURL, login, group := groupedLogin(t, db, admin)
 	freshURL, _ := pgtest.LoginRole(t, db, "rac_writer")
 	otherURL, other := pgtest.LoginRole(t, db, "rac_writer")
-	group := "rac-Group-" + strings.TrimPrefix(login, "rac-Test-")
-	groupIdent := pgx.Identifier{group}.Sanitize()
-	for _, sql := range []string{
-		`CREATE ROLE ` + groupIdent + ` NOLOGIN`,
-		`GRANT ` + groupIdent + ` TO ` + pgx.Identifier{login}.Sanitize(),
-		`INSERT INTO rac.tenants (name) VALUES ('a')`,
-	} {
-		_, err := admin.Exec(ctx, sql)
-		require.NoError(t, err, sql)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(ctx, `DROP ROLE `+groupIdent); err != nil {
-			t.Errorf("drop %s: %v", group, err)
-		}
-	})
+	_, err = admin.Exec(ctx, `INSERT INTO rac.tenants (name) VALUES ('a')`)
+	require.NoError(t, err)
 	writer, fresh, otherWriter := openPool(t, loginURL), openPool(t, freshURL), openPool(t, otherURL)
 	var ownIDs []int32
 	var otherID int32

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -67,23 +66,10 @@ func TestScopesAnswerAsBeforeMigration19(t *testing.T) {
 	_, err = m.UpTo(ctx, scopeWithoutRoleScan)
 	require.NoError(t, err)
 
-	loginURL, login := pgtest.LoginRole(t, db, "rac_writer")
+	loginURL, login, group := groupedLogin(t, db, admin)
 	otherURL, other := pgtest.LoginRole(t, db, "rac_writer")
-	group := "rac-Group-" + strings.TrimPrefix(login, "rac-Test-")
-	groupIdent := pgx.Identifier{group}.Sanitize()
-	for _, sql := range []string{
-		`CREATE ROLE ` + groupIdent + ` NOLOGIN`,
-		`GRANT ` + groupIdent + ` TO ` + pgx.Identifier{login}.Sanitize(),
-		`INSERT INTO rac.tenants (name) VALUES ('a'), ('b')`,
-	} {
-		_, err := admin.Exec(ctx, sql)
-		require.NoError(t, err, sql)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(ctx, `DROP ROLE `+groupIdent); err != nil {
-			t.Errorf("drop %s: %v", group, err)
-		}
-	})
+	_, err = admin.Exec(ctx, `INSERT INTO rac.tenants (name) VALUES ('a'), ('b')`)
+	require.NoError(t, err)
 	var superuser string
 	require.NoError(t, admin.QueryRow(ctx, `SELECT session_user`).Scan(&superuser))
 	sessions := map[string]*pgxpool.Pool{

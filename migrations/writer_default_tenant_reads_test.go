@@ -2,13 +2,9 @@ package migrations_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/racledger/racledger/internal/pgtest"
@@ -40,13 +36,9 @@ func TestWritersSeeTheSameRowsAsBeforeMigration21(t *testing.T) {
 
 	db := pgtest.NewDatabase(t)
 	admin := openPool(t, db.URL)
-	loginURL, login := pgtest.LoginRole(t, db, "rac_writer")
+	loginURL, login, group := groupedLogin(t, db, admin)
 	_, other := pgtest.LoginRole(t, db, "rac_writer")
-	group := "rac-Group-" + strings.TrimPrefix(login, "rac-Test-")
-	groupIdent := pgx.Identifier{group}.Sanitize()
 	for _, sql := range []string{
-		`CREATE ROLE ` + groupIdent + ` NOLOGIN`,
-		`GRANT ` + groupIdent + ` TO ` + pgx.Identifier{login}.Sanitize(),
 		`INSERT INTO rac.tenants (name) VALUES ('a'), ('b')`,
 		`INSERT INTO rac.expectations (tenant_id, run_id, action_id, author_id, deadline_ms, declared_at, deadline_at)
 			SELECT t.id, gen_random_uuid(), 1, (SELECT rac.author_id()), 1000, c.now, c.now + interval '1 s'
@@ -57,11 +49,6 @@ func TestWritersSeeTheSameRowsAsBeforeMigration21(t *testing.T) {
 		_, err := admin.Exec(ctx, sql)
 		require.NoError(t, err, sql)
 	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(ctx, `DROP ROLE `+groupIdent); err != nil {
-			t.Errorf("drop %s: %v", group, err)
-		}
-	})
 	writer := openPool(t, loginURL)
 
 	quals := map[string]string{}
@@ -114,9 +101,12 @@ func TestWritersSeeTheSameRowsAsBeforeMigration21(t *testing.T) {
 		}
 		setting := settings[rng.IntN(len(settings))]
 		for _, table := range []string{"expectations", "acks"} {
-			now := visibleTenants(t, writer, setting, table)
+			// The tenants of the rows the writer sees, counted.
+			visible := `SELECT coalesce(string_agg(tenant_id || ':' || n, ' ' ORDER BY tenant_id), 'none')
+				FROM (SELECT tenant_id, count(*) AS n FROM rac.` + table + ` GROUP BY tenant_id) v`
+			now := scopeAnswer(t, writer, setting, visible)
 			setFastPath(false)
-			before := visibleTenants(t, writer, setting, table)
+			before := scopeAnswer(t, writer, setting, visible)
 			setFastPath(true)
 			if now != before {
 				t.Fatalf("%s, step %d: rac.%s as the writer with rac.tenant %q shows %s; before migration %d %s (mappings: %v)",
@@ -134,26 +124,4 @@ func TestWritersSeeTheSameRowsAsBeforeMigration21(t *testing.T) {
 		}
 		require.True(t, found, "the steps reach an answer with %q", want)
 	}
-}
-
-// visibleTenants returns which tenants' rows of rac.<table> pool's role
-// sees with rac.tenant set to setting, as "tenant:count ...", or the
-// SQLSTATE raised.
-func visibleTenants(t *testing.T, pool *pgxpool.Pool, setting, table string) string {
-	t.Helper()
-	ctx := context.Background()
-	tx, err := pool.Begin(ctx)
-	require.NoError(t, err)
-	defer func() { _ = tx.Rollback(ctx) }()
-	_, err = tx.Exec(ctx, `SELECT set_config('rac.tenant', $1, true)`, setting)
-	require.NoError(t, err)
-	var got string
-	err = tx.QueryRow(ctx, `SELECT coalesce(string_agg(tenant_id || ':' || n, ' ' ORDER BY tenant_id), 'none')
-		FROM (SELECT tenant_id, count(*) AS n FROM rac.`+table+` GROUP BY tenant_id) v`).Scan(&got)
-	if err != nil {
-		var pgErr *pgconn.PgError
-		require.True(t, errors.As(err, &pgErr), "%s: %v", table, err)
-		return "error " + pgErr.Code
-	}
-	return got
 }
