@@ -16,8 +16,8 @@
 --   the same statement. The first test is now one index probe of the
 --   author's row by id, which accepts every row the old one did and the
 --   session's other author ids too. rac.expectations keeps its policy: a
---   declaration writes several rows, and its once-per-statement lookup
---   suits that better than a probe per row.
+--   declaration writes several rows, and a probe per row measured no
+--   faster than its once-per-statement lookup (docs/performance.md).
 --
 -- What each policy accepts is unchanged: rac.is_session_author accepts
 -- every author id of the session's role, so both forms of authored accept
