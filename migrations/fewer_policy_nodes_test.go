@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/racledger/racledger/internal/migrate"
 	"github.com/racledger/racledger/internal/pgtest"
 )
 
@@ -44,11 +43,8 @@ func TestWritePoliciesAcceptAsBeforeMigration20(t *testing.T) {
 	ctx := context.Background()
 
 	db := pgtest.NewEmptyDatabase(t)
-	admin := openPool(t, db.URL)
-	m, err := migrate.New(admin, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = m.Close() })
-	_, err = m.UpTo(ctx, fewerPolicyNodes-1)
+	admin, m := migratorOn(t, db)
+	_, err := m.UpTo(ctx, fewerPolicyNodes-1)
 	require.NoError(t, err)
 	before := writePolicyChecks(t, admin)
 	_, err = m.UpTo(ctx, fewerPolicyNodes)

@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/racledger/racledger/internal/migrate"
 	"github.com/racledger/racledger/internal/pgtest"
 )
 
@@ -43,11 +42,8 @@ func TestScopesAnswerAsBeforeMigration19(t *testing.T) {
 	// A ledger at migration 18 keeps its scope functions under other
 	// names, then moves to 19.
 	db := pgtest.NewEmptyDatabase(t)
-	admin := openPool(t, db.URL)
-	m, err := migrate.New(admin, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = m.Close() })
-	_, err = m.UpTo(ctx, scopeWithoutRoleScan-1)
+	admin, m := migratorOn(t, db)
+	_, err := m.UpTo(ctx, scopeWithoutRoleScan-1)
 	require.NoError(t, err)
 	for _, fn := range []struct{ name, args string }{
 		{"tenant_scope", "()"}, {"domain_scope", "(text)"}, {"sees_every_tenant", "()"},

@@ -37,7 +37,14 @@ func schemaSurface(t *testing.T, pool *pgxpool.Pool) []string {
 // migrator for it, closed when the test ends.
 func emptyMigrator(t *testing.T) (*pgxpool.Pool, *migrate.Migrator) {
 	t.Helper()
-	pool := openPool(t, pgtest.NewEmptyDatabase(t).URL)
+	return migratorOn(t, pgtest.NewEmptyDatabase(t))
+}
+
+// migratorOn is emptyMigrator for a database the caller keeps, to create
+// login roles in it.
+func migratorOn(t *testing.T, db pgtest.Database) (*pgxpool.Pool, *migrate.Migrator) {
+	t.Helper()
+	pool := openPool(t, db.URL)
 	m, err := migrate.New(pool, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = m.Close() })
