@@ -3,7 +3,7 @@ package ledger_test
 import (
 	"context"
 	"fmt"
-	"os"
+	"math"
 	"strconv"
 	"testing"
 
@@ -24,14 +24,7 @@ const EnvBenchRoles = "RAC_BENCH_ROLES"
 // migration 00019 the scope functions checked membership of every role in
 // the cluster, on every statement).
 func BenchmarkAckPinned(b *testing.B) {
-	extra := 0
-	if v := os.Getenv(EnvBenchRoles); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			b.Fatalf("%s=%q: want a count of roles", EnvBenchRoles, v)
-		}
-		extra = n
-	}
+	extra := benchCount(b, EnvBenchRoles, 0, 0, math.MaxInt)
 	m := newMinimumBench(b, plainAcks, "public.plain_acks")
 	ctx := context.Background()
 	createExtraRoles(b, m, extra)

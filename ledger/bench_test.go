@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -62,6 +63,22 @@ func benchClientsFromEnv() int32 {
 		os.Exit(2)
 	}
 	return int32(n)
+}
+
+// benchCount reads the count the environment variable name sets for a
+// benchmark, def when it is unset; a value that is not an integer in
+// [lo, hi] fails the benchmark.
+func benchCount(b *testing.B, name string, def, lo, hi int) int {
+	b.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		b.Fatalf("%s=%q: want an integer from %d to %d", name, v, lo, hi)
+	}
+	return n
 }
 
 // benchVariant is one way of writing a business transaction. work runs
@@ -468,13 +485,7 @@ var storageCache *storageResult
 //
 // The fill runs once whatever b.N is; run it with -benchtime 1x.
 func BenchmarkAckStorage(b *testing.B) {
-	n := defaultBenchAcks
-	if v := os.Getenv(EnvBenchAcks); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 5 {
-			b.Fatalf("%s=%q: want an integer ≥ 5", EnvBenchAcks, v)
-		}
-	}
+	n := benchCount(b, EnvBenchAcks, defaultBenchAcks, 5, math.MaxInt)
 	perRowTxID := os.Getenv(EnvBenchTxID) != "batch"
 
 	res := storageCache

@@ -3,8 +3,6 @@ package ledger_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -32,14 +30,7 @@ const EnvBenchTouch = "RAC_BENCH_TOUCH"
 // L_wide_slow_locks are the relation locks one wide transaction holds
 // outside the fast path, read from pg_locks at its end.
 func BenchmarkAckWideServiceTx(b *testing.B) {
-	touch := 8
-	if v := os.Getenv(EnvBenchTouch); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 200 {
-			b.Fatalf("%s=%q: want a count of tables from 1 to 200", EnvBenchTouch, v)
-		}
-		touch = n
-	}
+	touch := benchCount(b, EnvBenchTouch, 8, 1, 200)
 	m := newMinimumBench(b, plainAcks, "public.plain_acks")
 	ctx := context.Background()
 	reads := make([]string, touch)
